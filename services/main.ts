@@ -1,0 +1,146 @@
+/**
+ * The only place that reads the environment, listens or exits. Decides the roles and the store mode once:
+ * embedded (chDB, in-process queue) unless CLICKHOUSE_URL / NEO4J_URI / REDIS_URL say otherwise.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pino, type Logger } from 'pino';
+import { buildApp, createRegistry } from './app.ts';
+import { ConfigError, loadConfig, type Config } from './shared/config.ts';
+import { createClickHouseStore } from './shared/telemetry/clickhouse.ts';
+import { createIngestRole, type IngestRole } from './ingest/index.ts';
+
+export interface RunningService {
+  url: string;
+  config: Config;
+  ingest?: IngestRole;
+  close(): Promise<void>;
+}
+
+/** Starts the service for `config`; resolves once it listens. */
+export async function startService(config: Config, log: Logger = pino({ level: config.logLevel })): Promise<RunningService> {
+  const dataDir = resolve(config.dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  const registry = createRegistry();
+  const store = await createClickHouseStore({
+    url: config.clickhouse.url,
+    user: config.clickhouse.user,
+    password: config.clickhouse.password,
+    database: config.clickhouse.database,
+    path: join(dataDir, 'chdb'),
+    retentionDays: config.retentionDays,
+  });
+  await store.migrate();
+  log.info({ store: store.kind, roles: config.roles }, 'telemetry store ready');
+
+  const roles: { register(app: import('fastify').FastifyInstance): Promise<void>; close(): Promise<void> }[] = [];
+  let ingest: IngestRole | undefined;
+  if (config.roles.includes('ingest')) {
+    ingest = await createIngestRole({ config, store, registry, log, walDir: join(dataDir, 'wal') });
+    roles.push(ingest);
+  }
+  const app = await buildApp({ config, log, registry, store, roles });
+  const url = await app.listen({ host: config.host, port: config.port });
+  log.info({ url, docs: `${url}/docs` }, 'rootline listening');
+  return {
+    url,
+    config,
+    ingest,
+    async close() {
+      await app.close();
+      for (const r of roles) await r.close();
+      await store.close();
+    },
+  };
+}
+
+/** With auth on and no token configured, make one per data directory and say where it is. */
+function ensureToken(config: Config, log: Logger): void {
+  if (!config.auth.enabled || config.auth.tokens.size > 0) return;
+  const dir = resolve(config.dataDir);
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, 'api-token');
+  if (!existsSync(path)) writeFileSync(path, randomBytes(24).toString('hex') + '\n', { mode: 0o600 });
+  config.auth.tokens.set(readFileSync(path, 'utf8').trim(), 'default');
+  log.warn({ tokenFile: path }, 'ROOTLINE_TOKENS is not set: using the generated token in tokenFile (Authorization: Bearer <token>)');
+}
+
+function parseFlags(args: string[]): { positional: string[]; flags: Map<string, string> } {
+  const flags = new Map<string, string>();
+  const positional: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a.startsWith('--')) {
+      const [k, v] = a.slice(2).split('=', 2) as [string, string | undefined];
+      if (v !== undefined) flags.set(k, v);
+      else if (args[i + 1] !== undefined && !args[i + 1]!.startsWith('--')) flags.set(k, args[++i]!);
+      else flags.set(k, 'true');
+    } else positional.push(a);
+  }
+  return { positional, flags };
+}
+
+const USAGE = `usage: rootline <command>
+  start [--role all|ingest,topology,rca,predict]   run the service (embedded stores unless CLICKHOUSE_URL/NEO4J_URI/REDIS_URL)
+  bench ingest [--json] [--duration S] [--connections N]   OTLP ingest throughput over loopback
+  help                                             this text`;
+
+export async function main(argv: string[]): Promise<number> {
+  const { positional, flags } = parseFlags(argv);
+  const [cmd, sub] = positional;
+  if (!cmd || cmd === 'help' || flags.has('help')) {
+    console.log(USAGE);
+    return cmd ? 0 : 2;
+  }
+  if (cmd === 'start') {
+    let config: Config;
+    try {
+      config = loadConfig(process.env, { roles: flags.get('role') });
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        console.error(err.message);
+        return 2;
+      }
+      throw err;
+    }
+    const log = pino({ level: config.logLevel });
+    ensureToken(config, log);
+    const svc = await startService(config, log);
+    await new Promise<void>((done) => {
+      const stop = (signal: string) => {
+        log.info({ signal }, 'shutting down');
+        svc.close().then(done, (err: unknown) => {
+          log.error({ err }, 'shutdown failed');
+          done();
+        });
+      };
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
+    });
+    return 0;
+  }
+  if (cmd === 'bench' && sub === 'ingest') {
+    const { benchIngest } = await import('./bench/ingest.ts');
+    const result = await benchIngest({
+      durationS: Number(flags.get('duration') ?? 20),
+      connections: Number(flags.get('connections') ?? 16),
+      json: flags.has('json'),
+    });
+    console.log(JSON.stringify(result));
+    return 0;
+  }
+  console.error(`unknown command: ${positional.join(' ')}\n${USAGE}`);
+  return 2;
+}
+
+// Run as the CLI only when executed directly (bin/rootline.mjs), not when imported by tests.
+if (process.argv[1] && /(?:main\.ts|rootline(?:\.mjs)?)$/.test(process.argv[1])) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      console.error(err instanceof Error ? err.stack ?? err.message : err);
+      process.exit(1);
+    },
+  );
+}

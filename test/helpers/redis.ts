@@ -1,0 +1,147 @@
+/**
+ * Redis for integration tests: REDIS_URL when the environment provides one, otherwise a throwaway
+ * redis-server on a free loopback port with persistence off.
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { delimiter, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** A reachable Redis and the way to let it go. */
+export interface TestRedis {
+  /** `redis://127.0.0.1:<port>` or the given REDIS_URL. */
+  url: string;
+  /** Stops the server if this helper started it; a no-op for REDIS_URL. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** The part of node:test's TestContext (or suite hooks) used to stop the server after the test. */
+export interface AfterHook {
+  after(fn: () => Promise<void>): void;
+}
+
+/** How to make the skip reason visible in the test report. */
+export const REDIS_MISSING = 'redis-server not installed: apt-get install redis-server';
+
+const READY_TIMEOUT_MS = 10_000;
+
+function findBinary(name: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (dir === '') continue;
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not in this directory
+    }
+  }
+  return undefined;
+}
+
+/** Asks the kernel for a free port; the tiny window before redis binds it is covered by a retry. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('could not read the port of a probe socket');
+  return address.port;
+}
+
+/** One raw RESP PING; avoids needing a Redis client in the helper. */
+function ping(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    let reply = '';
+    const done = (ok: boolean): void => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1000, () => done(false));
+    socket.once('error', () => done(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (chunk) => {
+      reply += chunk.toString('utf8');
+      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
+    });
+  });
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill('SIGTERM');
+  const gone = await Promise.race([exited(child).then(() => true), sleep(5000).then(() => false)]);
+  if (!gone) {
+    child.kill('SIGKILL');
+    await exited(child);
+  }
+}
+
+async function spawnRedis(binary: string): Promise<TestRedis | undefined> {
+  const port = await freePort();
+  const child = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString('utf8');
+  });
+  // If the test process dies without running hooks, do not leave a server behind.
+  const killOnExit = (): void => {
+    child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
+  const stop = async (): Promise<void> => {
+    process.removeListener('exit', killOnExit);
+    await stopChild(child);
+  };
+
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) {
+      process.removeListener('exit', killOnExit);
+      // Most likely someone took the port between the probe and the bind: let the caller retry.
+      if (/address already in use/i.test(stderr)) return undefined;
+      throw new Error(`redis-server exited with code ${child.exitCode}: ${stderr.trim()}`);
+    }
+    if (await ping(port)) return { url: `redis://127.0.0.1:${port}`, stop };
+    await sleep(50);
+  }
+  await stop();
+  throw new Error(`redis-server on port ${port} did not answer PING within ${READY_TIMEOUT_MS} ms`);
+}
+
+/**
+ * Returns a Redis to test against, or null when redis-server is not installed outside CI
+ * (the caller then skips with {@link REDIS_MISSING}). In CI (CI=true) a missing binary throws,
+ * so the suite cannot pass by skipping. With `t`, the server is stopped after that test or suite.
+ */
+export async function startRedis(t?: AfterHook): Promise<TestRedis | null> {
+  const given = process.env.REDIS_URL;
+  if (given !== undefined && given !== '') return { url: given, stop: () => Promise.resolve() };
+
+  const binary = findBinary('redis-server');
+  if (binary === undefined) {
+    if (process.env.CI === 'true') throw new Error(`${REDIS_MISSING} (CI=true, so the Redis tests may not skip)`);
+    return null;
+  }
+  for (let tries = 0; tries < 3; tries += 1) {
+    const redis = await spawnRedis(binary);
+    if (redis !== undefined) {
+      t?.after(() => redis.stop());
+      return redis;
+    }
+  }
+  throw new Error('redis-server could not bind a free port after 3 tries');
+}
