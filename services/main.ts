@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { buildApp, createRegistry } from './app.ts';
 import { ConfigError, loadConfig, type Config } from './shared/config.ts';
@@ -34,7 +35,7 @@ export async function startService(config: Config, log: Logger = pino({ level: c
   await store.migrate();
   log.info({ store: store.kind, roles: config.roles }, 'telemetry store ready');
 
-  const roles: { register(app: import('fastify').FastifyInstance): Promise<void>; close(): Promise<void> }[] = [];
+  const roles: { register(app: FastifyInstance): Promise<void>; close(): Promise<void> }[] = [];
   let ingest: IngestRole | undefined;
   if (config.roles.includes('ingest')) {
     ingest = await createIngestRole({ config, store, registry, log, walDir: join(dataDir, 'wal') });

@@ -56,9 +56,10 @@ export class IngestPipeline {
       flushSeconds: new Histogram({ name: 'rootline_store_flush_seconds', help: 'Duration of one WAL batch insert', registers: [r], buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10] }),
       flushErrors: new Counter({ name: 'rootline_store_flush_errors_total', help: 'Failed inserts (retried)', registers: [r] }),
     };
-    const pipeline = this;
-    new Gauge({ name: 'rootline_wal_backlog_bytes', help: 'Acknowledged bytes not yet in the telemetry store', registers: [r], collect() { this.set(pipeline.wal.backlogBytes()); } });
-    new Gauge({ name: 'rootline_ingest_inflight_bytes', help: 'Request bytes being decoded', registers: [r], collect() { this.set(pipeline.inflightBytes); } });
+    const backlog = () => this.wal.backlogBytes();
+    const inflight = () => this.inflightBytes;
+    new Gauge({ name: 'rootline_wal_backlog_bytes', help: 'Acknowledged bytes not yet in the telemetry store', registers: [r], collect() { this.set(backlog()); } });
+    new Gauge({ name: 'rootline_ingest_inflight_bytes', help: 'Request bytes being decoded', registers: [r], collect() { this.set(inflight()); } });
   }
 
   static async open(opts: IngestPipelineOptions): Promise<IngestPipeline> {
@@ -70,17 +71,18 @@ export class IngestPipeline {
       maxQueue: opts.limits.maxQueuedRequests,
       idleTimeout: 60_000,
     });
-    let self: IngestPipeline | undefined;
+    const ref: { self?: IngestPipeline } = {};
     const flusher = new Flusher(wal, opts.store, opts.log, {
       intervalMs: opts.limits.flushIntervalMs,
       maxBytes: opts.limits.flushMaxBytes,
       onFlushed: (batch, s) => {
-        self?.metrics.stored.inc(batch.bytes);
-        self?.metrics.flushSeconds.observe(s);
+        ref.self?.metrics.stored.inc(batch.bytes);
+        ref.self?.metrics.flushSeconds.observe(s);
       },
-      onError: () => self?.metrics.flushErrors.inc(),
+      onError: () => ref.self?.metrics.flushErrors.inc(),
     });
-    self = new IngestPipeline(wal, flusher, pool, opts);
+    const self = new IngestPipeline(wal, flusher, pool, opts);
+    ref.self = self;
     flusher.start();
     return self;
   }

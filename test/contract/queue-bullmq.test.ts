@@ -6,6 +6,8 @@
 import { createRequire } from 'node:module';
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { Queue } from 'bullmq';
+import type { QueueBackend } from '../../services/shared/queue/port.ts';
 import { createBullmqQueueBackend } from '../../services/shared/queue/bullmq.ts';
 import { createQueueBackend } from '../../services/shared/queue/index.ts';
 import { REDIS_MISSING, startRedis } from '../helpers/redis.ts';
@@ -41,17 +43,45 @@ const url = 'url' in env ? env.url : '';
 // One prefix per run keeps a shared REDIS_URL tidy and runs from colliding.
 const prefix = `rootline-test-${process.pid}`;
 
+/** Removes a test's queues from Redis, which matters when REDIS_URL points at a shared server. */
+async function obliterate(names: Iterable<string>): Promise<void> {
+  for (const name of names) {
+    const queue = new Queue(name, { connection: { url }, prefix });
+    try {
+      await queue.obliterate({ force: true });
+    } finally {
+      await queue.close();
+    }
+  }
+}
+
 queueContract(
   'bullmq',
   async () => {
-    const backend = createBullmqQueueBackend({ url, prefix });
-    return { backend, cleanup: () => backend.close() };
+    const inner = createBullmqQueueBackend({ url, prefix });
+    const names = new Set<string>();
+    const backend: QueueBackend = {
+      kind: inner.kind,
+      queue: (name) => {
+        names.add(name);
+        return inner.queue(name);
+      },
+      worker: (name, processor, opts) => inner.worker(name, processor, opts),
+      close: () => inner.close(),
+    };
+    return {
+      backend,
+      cleanup: async () => {
+        await inner.close();
+        await obliterate(names);
+      },
+    };
   },
   { skip },
 );
 
-describe('bullmq queue backend', () => {
-  it('createQueueBackend picks bullmq when a Redis URL is set', { skip: skip ?? false }, async () => {
+void describe('bullmq queue backend', () => {
+  void it('createQueueBackend picks bullmq when a Redis URL is set', { skip: skip ?? false }, async () => {
     const backend = createQueueBackend({ redisUrl: url, prefix });
     try {
       assert.equal(backend.kind, 'bullmq');
@@ -59,6 +89,7 @@ describe('bullmq queue backend', () => {
       assert.deepEqual(await queue.counts(), { waiting: 0, active: 0, delayed: 0, completed: 0, failed: 0 });
     } finally {
       await backend.close();
+      await obliterate([`factory-${process.pid}`]);
     }
   });
 });

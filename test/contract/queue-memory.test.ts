@@ -14,8 +14,8 @@ queueContract('memory', async () => {
   return { backend, cleanup: () => backend.close() };
 });
 
-describe('memory queue bounds', () => {
-  it('rejects add with QueueFullError at maxJobs, and accepts again once jobs finish', async () => {
+void describe('memory queue bounds', () => {
+  void it('rejects add with QueueFullError at maxJobs, and accepts again once jobs finish', async () => {
     const backend = createMemoryQueueBackend({ maxJobs: 3 });
     try {
       const queue = backend.queue<number>('bounded');
@@ -42,7 +42,7 @@ describe('memory queue bounds', () => {
     }
   });
 
-  it('addBulk is all or nothing when it would pass the bound', async () => {
+  void it('addBulk is all or nothing when it would pass the bound', async () => {
     const backend = createMemoryQueueBackend({ maxJobs: 3 });
     try {
       const queue = backend.queue<number>('bulk-bounded');
@@ -58,7 +58,7 @@ describe('memory queue bounds', () => {
     }
   });
 
-  it('keeps at most keepFinished completed and failed jobs', async () => {
+  void it('keeps at most keepFinished completed and failed jobs', async () => {
     const backend = createMemoryQueueBackend({ keepFinished: 2 });
     try {
       const queue = backend.queue<number>('history');
@@ -76,7 +76,7 @@ describe('memory queue bounds', () => {
     }
   });
 
-  it('rejects a non-JSON payload without enqueuing it', async () => {
+  void it('rejects a non-JSON payload without enqueuing it', async () => {
     const backend = createMemoryQueueBackend();
     try {
       const queue = backend.queue<unknown>('json');
@@ -87,7 +87,7 @@ describe('memory queue bounds', () => {
     }
   });
 
-  it('createQueueBackend picks memory without a Redis URL', async () => {
+  void it('createQueueBackend picks memory without a Redis URL', async () => {
     const backend = createQueueBackend({ redisUrl: '' });
     assert.equal(backend.kind, 'memory');
     await backend.close();

@@ -81,10 +81,11 @@ export function queueContract(name: string, makeBackend: () => Promise<BackendUn
   };
 
   // Skip each test rather than the suite, so the report counts every skipped test.
+  // describe()/it() return promises node:test tracks itself; `void` marks that as deliberate.
   const TEST = { timeout: 60_000, skip: opts.skip ?? false };
 
-  describe(`queue contract: ${name}`, () => {
-    it('adds a job, runs it and reports its result; data is a JSON copy', TEST, () =>
+  void describe(`queue contract: ${name}`, () => {
+    void it('adds a job, runs it and reports its result; data is a JSON copy', TEST, () =>
       withBackend(async (backend, q) => {
         const queue = backend.queue<{ n: number; at: Date }>(q);
         const seen: unknown[] = [];
@@ -105,7 +106,7 @@ export function queueContract(name: string, makeBackend: () => Promise<BackendUn
       }),
     );
 
-    it('addBulk returns ids in order; concurrency 1 runs jobs in FIFO order', TEST, () =>
+    void it('addBulk returns ids in order; concurrency 1 runs jobs in FIFO order', TEST, () =>
       withBackend(async (backend, q) => {
         const queue = backend.queue<{ i: number }>(q);
         const first = await queue.add('job', { i: 0 });
@@ -134,7 +135,7 @@ export function queueContract(name: string, makeBackend: () => Promise<BackendUn
       }),
     );
 
-    it('enqueues a jobId once, also from addBulk and after it completed', TEST, () =>
+    void it('enqueues a jobId once, also from addBulk and after it completed', TEST, () =>
       withBackend(async (backend, q) => {
         const queue = backend.queue<{ v: number }>(q);
         assert.equal(await queue.add('once', { v: 1 }, { jobId: 'dedupe-a' }), 'dedupe-a');
@@ -166,7 +167,7 @@ export function queueContract(name: string, makeBackend: () => Promise<BackendUn
       }),
     );
 
-    it('retries with exponential backoff and succeeds, counting attempts', TEST, () =>
+    void it('retries with exponential backoff and succeeds, counting attempts', TEST, () =>
       withBackend(async (backend, q) => {
         const queue = backend.queue<null>(q);
         const attempts: Array<{ attemptsMade: number; at: number }> = [];
@@ -191,7 +192,7 @@ export function queueContract(name: string, makeBackend: () => Promise<BackendUn
       }),
     );
 
-    it('fails a job for good once its attempts are exhausted', TEST, () =>
+    void it('fails a job for good once its attempts are exhausted', TEST, () =>
       withBackend(async (backend, q) => {
         const queue = backend.queue<null>(q);
         let calls = 0;
@@ -209,7 +210,7 @@ export function queueContract(name: string, makeBackend: () => Promise<BackendUn
       }),
     );
 
-    it('fails a job after one attempt on UnrecoverableJobError', TEST, () =>
+    void it('fails a job after one attempt on UnrecoverableJobError', TEST, () =>
       withBackend(async (backend, q) => {
         const queue = backend.queue<null>(q);
         let calls = 0;
@@ -226,7 +227,7 @@ export function queueContract(name: string, makeBackend: () => Promise<BackendUn
       }),
     );
 
-    it('never runs more processors than the concurrency limit', TEST, () =>
+    void it('never runs more processors than the concurrency limit', TEST, () =>
       withBackend(async (backend, q) => {
         const queue = backend.queue<null>(q);
         let inFlight = 0;
@@ -249,7 +250,7 @@ export function queueContract(name: string, makeBackend: () => Promise<BackendUn
       }),
     );
 
-    it('does not run a delayed job before its delay, and it does not hold up later jobs', TEST, () =>
+    void it('does not run a delayed job before its delay, and it does not hold up later jobs', TEST, () =>
       withBackend(async (backend, q) => {
         const queue = backend.queue<null>(q);
         const started = new Map<string, number>();
@@ -270,7 +271,7 @@ export function queueContract(name: string, makeBackend: () => Promise<BackendUn
       }),
     );
 
-    it('close() waits for the running processor, and the job completes', TEST, () =>
+    void it('close() waits for the running processor, and the job completes', TEST, () =>
       withBackend(async (backend, q) => {
         const queue = backend.queue<null>(q);
         const latch = gate();
@@ -296,7 +297,7 @@ export function queueContract(name: string, makeBackend: () => Promise<BackendUn
       }),
     );
 
-    it('a closing worker takes no new job; a later worker gets it (no job lost)', TEST, () =>
+    void it('a closing worker takes no new job; a later worker gets it (no job lost)', TEST, () =>
       withBackend(async (backend, q) => {
         const queue = backend.queue<null>(q);
         const latch = gate();
@@ -324,7 +325,7 @@ export function queueContract(name: string, makeBackend: () => Promise<BackendUn
       }),
     );
 
-    it('schedule() repeats a job, upserts by id, and unschedule() stops it', TEST, () =>
+    void it('schedule() repeats a job, upserts by id, and unschedule() stops it', TEST, () =>
       withBackend(async (backend, q) => {
         const everyMs = 150;
         const queue = backend.queue<{ v: number }>(q);
@@ -355,7 +356,7 @@ export function queueContract(name: string, makeBackend: () => Promise<BackendUn
       }),
     );
 
-    it('counts() reflects waiting, active, delayed, completed and failed jobs', TEST, () =>
+    void it('counts() reflects waiting, active, delayed, completed and failed jobs', TEST, () =>
       withBackend(async (backend, q) => {
         const queue = backend.queue<null>(q);
         await queue.add('ok', null);
@@ -377,7 +378,7 @@ export function queueContract(name: string, makeBackend: () => Promise<BackendUn
       }),
     );
 
-    it('updateProgress() accepts numbers and objects without failing the job', TEST, () =>
+    void it('updateProgress() accepts numbers and objects without failing the job', TEST, () =>
       withBackend(async (backend, q) => {
         const queue = backend.queue<null>(q);
         const worker = backend.worker<null, string>(q, async (job) => {
@@ -394,7 +395,7 @@ export function queueContract(name: string, makeBackend: () => Promise<BackendUn
       }),
     );
 
-    it('rejects options both adapters could not honour alike, enqueuing nothing', TEST, () =>
+    void it('rejects options both adapters could not honour alike, enqueuing nothing', TEST, () =>
       withBackend(async (backend, q) => {
         const queue = backend.queue<null>(q);
         await assert.rejects(queue.add('x', null, { jobId: '42' }), RangeError);

@@ -81,7 +81,8 @@ function exited(child: ChildProcess): Promise<void> {
 async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   child.kill('SIGTERM');
-  const gone = await Promise.race([exited(child).then(() => true), sleep(5000).then(() => false)]);
+  // Unref'd so a prompt exit does not leave the process waiting out the grace period.
+  const gone = await Promise.race([exited(child).then(() => true), sleep(5000, false, { ref: false })]);
   if (!gone) {
     child.kill('SIGKILL');
     await exited(child);

@@ -7,7 +7,8 @@ const HEX = /^[0-9a-fA-F]*$/;
  * `bytes` is the required length when present.
  */
 export function idToHex(v: unknown, bytes: 16 | 8, what: string): string {
-  if (v === undefined || v === null) return '';
+  // protobufjs leaves an unset bytes field as its prototype default, an empty array.
+  if (v === undefined || v === null || (Array.isArray(v) && v.length === 0)) return '';
   if (typeof v === 'string') {
     if (v.length === 0) return '';
     if (v.length !== bytes * 2 || !HEX.test(v)) throw new InvalidInputError(`${what}: "${v.slice(0, 40)}" is not a ${bytes}-byte hex id`);

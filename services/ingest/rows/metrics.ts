@@ -77,15 +77,15 @@ export function metricRows(req: any, state: WalkState, bounds: TimeBounds): { ts
           checkTime(t, bounds, `${pw}.timeUnixNano`);
           const start = toNanos(dp.startTimeUnixNano, `${pw}.startTimeUnixNano`);
           const { keys, values } = flattenAttributes(dp.attributes, state, pw);
-          let value = 0;
+          let value: number;
           let cnt = '0';
           let sum = 0;
           let min = 0;
           let max = 0;
           let buckets: (number | string)[] = [];
           let boundsArr: number[] = [];
-          let quantiles: number[] = [];
-          let qvalues: number[] = [];
+          const quantiles: number[] = [];
+          const qvalues: number[] = [];
           if (type === 'gauge' || type === 'sum') {
             value = dp.asDouble !== undefined && dp.asDouble !== null && (dp.value === undefined || dp.value === 'asDouble')
               ? num(dp.asDouble, pw)

@@ -311,7 +311,7 @@ class MemoryQueue<T> implements Queue<T> {
   }
 
   async add(name: string, data: T, opts?: JobOptions): Promise<string> {
-    const [id] = await this.addBulk([{ name, data, ...(opts === undefined ? {} : { opts }) }]);
+    const [id] = await this.addBulk([{ name, data, opts }]);
     if (id === undefined) throw new Error('unreachable: addBulk returned no id');
     return id;
   }

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs on a fresh Debian machine (run as root), then the npm packages.
+# Tests start their own servers (redis-server, ...) on free loopback ports, so nothing is left running.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" = 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends redis-server docker-compose >/dev/null
+  # Debian starts a system redis on 6379; the tests use their own instances.
+  systemctl disable --now redis-server >/dev/null 2>&1 || service redis-server stop >/dev/null 2>&1 || true
+else
+  echo "not root: skipping apt-get (need: redis-server docker-compose)" >&2
+fi
+
+npm ci --no-audit --no-fund --loglevel=error
+ROOTLINE_TOKENS=compose-check docker-compose config -q
+echo "setup done"
