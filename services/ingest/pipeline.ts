@@ -70,6 +70,8 @@ export class IngestPipeline {
       maxThreads: opts.limits.workers,
       maxQueue: opts.limits.maxQueuedRequests,
       idleTimeout: 60_000,
+      // Decoding makes many short-lived objects: a larger young generation means far fewer scavenges.
+      resourceLimits: { maxYoungGenerationSizeMb: 64 },
     });
     const ref: { self?: IngestPipeline } = {};
     const flusher = new Flusher(wal, opts.store, opts.log, {

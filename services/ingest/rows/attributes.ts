@@ -14,8 +14,6 @@ export interface KeyValue {
   value?: AnyValue;
 }
 
-const ONEOF = ['stringValue', 'boolValue', 'intValue', 'doubleValue', 'arrayValue', 'kvlistValue', 'bytesValue'];
-
 /** Tracks facts the row builders find while walking a request. */
 export interface WalkState {
   maxAttributes: number;
@@ -24,9 +22,15 @@ export interface WalkState {
 }
 
 function which(v: Record<string, any>): string | undefined {
-  const tag = v.value;
-  if (typeof tag === 'string' && ONEOF.includes(tag)) return tag;
-  for (const k of ONEOF) if (Object.prototype.hasOwnProperty.call(v, k) && v[k] !== undefined && v[k] !== null) return k;
+  // protobufjs leaves unset oneof members null on the prototype, and JSON omits them: `!= null` serves both
+  // and avoids protobufjs's oneof getter, which scans every member on each call.
+  if (v.stringValue != null) return 'stringValue';
+  if (v.intValue != null) return 'intValue';
+  if (v.boolValue != null) return 'boolValue';
+  if (v.doubleValue != null) return 'doubleValue';
+  if (v.arrayValue != null) return 'arrayValue';
+  if (v.kvlistValue != null) return 'kvlistValue';
+  if (v.bytesValue != null) return 'bytesValue';
   return undefined;
 }
 

@@ -17,7 +17,7 @@ export function idToHex(v: unknown, bytes: 16 | 8, what: string): string {
   if (v instanceof Uint8Array) {
     if (v.length === 0) return '';
     if (v.length !== bytes) throw new InvalidInputError(`${what}: ${v.length} bytes, expected ${bytes}`);
-    return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex');
+    return (Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength)).toString('hex');
   }
   throw new InvalidInputError(`${what}: not an id`);
 }

@@ -24,7 +24,7 @@ function num(v: unknown, what: string): number {
     return n;
   }
   if (typeof v === 'object' && typeof (v as { low?: unknown }).low === 'number') {
-    return Number(toNanos(v as WireUint64, what)); // fixed64 counts
+    return Number(BigInt.asIntN((v as { unsigned?: boolean }).unsigned === false ? 64 : 65, toNanos(v as WireUint64, what))); // fixed64 counts, signed sfixed64 asInt
   }
   if (typeof v === 'boolean') return v ? 1 : 0;
   throw new InvalidInputError(`${what}: not a number`);

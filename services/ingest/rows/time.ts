@@ -45,5 +45,6 @@ export function checkTime(ns: bigint, bounds: TimeBounds, what: string): void {
 /** DateTime64(9) text: decimal seconds with nine fraction digits. */
 export function nsToTsv(ns: bigint): string {
   const frac = (ns % NS_PER_S).toString();
-  return `${ns / NS_PER_S}.${'000000000'.slice(frac.length)}${frac}`;
+  // At least 10 integer digits: ClickHouse reads shorter numbers (e.g. an absent start time, 0) as a date and fails.
+  return `${(ns / NS_PER_S).toString().padStart(10, '0')}.${'000000000'.slice(frac.length)}${frac}`;
 }

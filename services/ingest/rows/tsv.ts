@@ -32,13 +32,24 @@ export function tsvQuoted(s: string): string {
   return `'${QUOTED_SPECIAL.test(s) ? escapeAll(s, true) : s}'`;
 }
 
+// Attribute keys repeat endlessly (semantic conventions); quote each once. Bounded so hostile keys cannot grow it.
+const quotedKeys = new Map<string, string>();
+function quotedKey(k: string): string {
+  let q = quotedKeys.get(k);
+  if (q === undefined) {
+    q = tsvQuoted(k);
+    if (quotedKeys.size < 10_000) quotedKeys.set(k, q);
+  }
+  return q;
+}
+
 /** A Map(String, String) literal from parallel key/value lists. */
 export function tsvMap(keys: readonly string[], values: readonly string[]): string {
   if (keys.length === 0) return '{}';
   let out = '{';
   for (let i = 0; i < keys.length; i++) {
     if (i > 0) out += ',';
-    out += tsvQuoted(keys[i]!) + ':' + tsvQuoted(values[i]!);
+    out += quotedKey(keys[i]!) + ':' + tsvQuoted(values[i]!);
   }
   return out + '}';
 }

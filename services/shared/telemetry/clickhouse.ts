@@ -22,11 +22,20 @@ export interface ClickHouseStoreOptions {
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+type RawInsert = (p: {
+  table: string;
+  columns: string[];
+  values: Uint8Array;
+  format: 'TabSeparated';
+  settings: Record<string, string>;
+}) => Promise<unknown>;
+
 export async function createClickHouseStore(opts: ClickHouseStoreOptions): Promise<TelemetryStore> {
   const database = opts.database ?? 'rootline';
   if (!IDENT.test(database)) throw new Error(`database name "${database}" must be a plain identifier`);
   let client: ClickHouseClient;
   let kind: 'chdb' | 'server';
+  let rawInsert: RawInsert | undefined;
   if (opts.url) {
     client = createClient({
       url: opts.url,
@@ -42,7 +51,11 @@ export async function createClickHouseStore(opts: ClickHouseStoreOptions): Promi
     mkdirSync(path, { recursive: true });
     // Loaded lazily: the native engine (~500 MB) is only needed in embedded mode.
     const { createChdbConnection } = await import('chdb/connection');
-    client = createClient({ connection: createChdbConnection({ path }) } as Parameters<typeof createClient>[0]);
+    const connection = createChdbConnection({ path });
+    client = createClient({ connection } as Parameters<typeof createClient>[0]);
+    // The generic Connection.insert turns the body into one JS string and back (three copies on the event
+    // loop); the connection's own zero-copy raw insert hands the Buffer to chDB's parser as it is.
+    rawInsert = (p) => connection.chdb.rawInsert(p);
     kind = 'chdb';
   }
   const retentionDays = opts.retentionDays ?? 7;
@@ -56,6 +69,16 @@ export async function createClickHouseStore(opts: ClickHouseStoreOptions): Promi
     },
     async insertTsv(table: WalTable, chunks: readonly Uint8Array[], dedupToken: string) {
       if (chunks.length === 0) return;
+      if (rawInsert) {
+        await rawInsert({
+          table: `${database}.${table}`,
+          columns: [...TABLE_COLUMNS[table]],
+          values: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks),
+          format: 'TabSeparated',
+          settings: { insert_deduplication_token: dedupToken },
+        });
+        return;
+      }
       await client.insert({
         table: `${database}.${table}`,
         columns: [...TABLE_COLUMNS[table]],
