@@ -11,11 +11,14 @@ import { buildApp, createRegistry } from './app.ts';
 import { ConfigError, loadConfig, type Config } from './shared/config.ts';
 import { createClickHouseStore } from './shared/telemetry/clickhouse.ts';
 import { createIngestRole, type IngestRole } from './ingest/index.ts';
+import { createQueueBackend } from './shared/queue/index.ts';
+import { createTopologyRole, createTopologyStore, requestExtraction, type TopologyRole } from './topology/index.ts';
 
 export interface RunningService {
   url: string;
   config: Config;
   ingest?: IngestRole;
+  topology?: TopologyRole;
   close(): Promise<void>;
 }
 
@@ -36,10 +39,21 @@ export async function startService(config: Config, log: Logger = pino({ level: c
   log.info({ store: store.kind, roles: config.roles }, 'telemetry store ready');
 
   const roles: { register(app: FastifyInstance): Promise<void>; close(): Promise<void> }[] = [];
+  const queues = createQueueBackend({ redisUrl: config.redis.url, onError: (err) => log.warn({ err }, 'queue error') });
   let ingest: IngestRole | undefined;
   if (config.roles.includes('ingest')) {
-    ingest = await createIngestRole({ config, store, registry, log, walDir: join(dataDir, 'wal') });
+    const onStored = (minutes: number[]) => {
+      requestExtraction(queues, minutes).catch((err: unknown) => log.warn({ err }, 'could not enqueue topology extraction'));
+    };
+    ingest = await createIngestRole({ config, store, registry, log, walDir: join(dataDir, 'wal'), onStored });
     roles.push(ingest);
+  }
+  let topology: TopologyRole | undefined;
+  if (config.roles.includes('topology')) {
+    const topoStore = createTopologyStore({ neo4jUri: config.neo4j.uri, user: config.neo4j.user, password: config.neo4j.password, dir: join(dataDir, 'topology') });
+    topology = await createTopologyRole({ store: topoStore, telemetry: store, queues, log });
+    roles.push(topology);
+    log.info({ store: topoStore.kind }, 'topology store ready');
   }
   const app = await buildApp({ config, log, registry, store, roles });
   const url = await app.listen({ host: config.host, port: config.port });
@@ -48,9 +62,11 @@ export async function startService(config: Config, log: Logger = pino({ level: c
     url,
     config,
     ingest,
+    topology,
     async close() {
       await app.close();
       for (const r of roles) await r.close();
+      await queues.close();
       await store.close();
     },
   };

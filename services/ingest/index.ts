@@ -25,6 +25,7 @@ export async function createIngestRole(deps: {
   registry: Registry;
   log: Logger;
   walDir: string;
+  onStored?: (minutes: number[]) => void;
 }): Promise<IngestRole> {
   const pipeline = await IngestPipeline.open({
     walDir: deps.walDir,
@@ -32,6 +33,7 @@ export async function createIngestRole(deps: {
     registry: deps.registry,
     log: deps.log,
     limits: deps.config.ingest,
+    onStored: deps.onStored,
   });
   return {
     pipeline,

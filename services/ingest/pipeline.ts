@@ -34,10 +34,16 @@ export interface IngestPipelineOptions {
   limits: Config['ingest'];
   /** Upper bound on request bytes being decoded at once; beyond it requests get 429. */
   maxInflightBytes?: number;
+  /** Told, after each flush, which event-time minutes (ms) gained stored rows. */
+  onStored?: (minutes: number[]) => void;
 }
+
+/** At most a day of minutes per request is reported: a wider request is a replay, extracted by its minutes' neighbours. */
+const MAX_MINUTES_PER_REQUEST = 1440;
 
 export class IngestPipeline {
   private inflightBytes = 0;
+  private dirtyMinutes = new Set<number>();
   private readonly maxInflightBytes: number;
   private readonly metrics;
 
@@ -80,6 +86,7 @@ export class IngestPipeline {
       onFlushed: (batch, s) => {
         ref.self?.metrics.stored.inc(batch.bytes);
         ref.self?.metrics.flushSeconds.observe(s);
+        ref.self?.reportStored();
       },
       onError: () => ref.self?.metrics.flushErrors.inc(),
     });
@@ -128,13 +135,29 @@ export class IngestPipeline {
       if (result.status >= 500) throw new Error(result.message);
       throw new InvalidInputError(result.message, result.status as 400);
     }
-    if (result.count > 0) await this.appendRows(result.table, result.rows, result.count);
+    if (result.count > 0) await this.appendRows(result.table, result.rows, result.count, result.minMs, result.maxMs);
     return result.count;
   }
 
-  /** Durably stores pre-built rows (collector events, alerts). */
-  async appendRows(table: WalTable, rows: Uint8Array, count: number): Promise<void> {
+  private noteMinutes(minMs: number, maxMs: number): void {
+    if (!this.opts.onStored || !Number.isFinite(minMs) || !Number.isFinite(maxMs)) return;
+    const first = Math.floor(minMs / 60_000) * 60_000;
+    const last = Math.min(Math.floor(maxMs / 60_000) * 60_000, first + (MAX_MINUTES_PER_REQUEST - 1) * 60_000);
+    for (let m = first; m <= last; m += 60_000) this.dirtyMinutes.add(m);
+  }
+
+  /** Hands the minutes touched since the last report to `onStored`. Called after each flush. */
+  private reportStored(): void {
+    if (this.dirtyMinutes.size === 0 || !this.opts.onStored) return;
+    const minutes = [...this.dirtyMinutes].sort((a, b) => a - b);
+    this.dirtyMinutes = new Set();
+    this.opts.onStored(minutes);
+  }
+
+  /** Durably stores pre-built rows (collector events, alerts) whose event times span [minMs, maxMs]. */
+  async appendRows(table: WalTable, rows: Uint8Array, count: number, minMs = NaN, maxMs = NaN): Promise<void> {
     await this.wal.append([{ table, data: rows }]);
+    this.noteMinutes(minMs, maxMs);
     this.metrics.items.inc({ table }, count);
     if (this.wal.backlogBytes() >= this.opts.limits.flushMaxBytes) this.flusher.nudge();
   }

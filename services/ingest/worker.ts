@@ -22,7 +22,7 @@ export interface DecodeTask {
 }
 
 export type DecodeResult =
-  | { ok: true; table: WalTable; rows: Uint8Array; count: number }
+  | { ok: true; table: WalTable; rows: Uint8Array; count: number; minMs: number; maxMs: number }
   | { ok: false; status: number; message: string };
 
 const TABLE: Record<Signal, WalTable> = { traces: 'spans', metrics: 'metric_points', logs: 'logs' };
@@ -32,13 +32,13 @@ export function decodeTask(task: DecodeTask): DecodeResult {
   try {
     const body = decompress(task.body, task.contentEncoding, task.maxDecompressedBytes);
     const req = task.encoding === 'protobuf' ? decodeProtobuf(task.signal, body) : decodeJson(body);
-    const state: WalkState = { maxAttributes: task.maxAttributes, sawReplacementChar: false };
+    const state: WalkState = { maxAttributes: task.maxAttributes, sawReplacementChar: false, minMs: Infinity, maxMs: -Infinity };
     const { tsv, count } = BUILD[task.signal](req, state, timeBounds(task.maxFutureSkewMs));
     if (state.sawReplacementChar && task.encoding === 'protobuf') {
       const where = findInvalidUtf8(task.signal, body);
       if (where) throw new InvalidInputError(`${where}: string is not valid UTF-8`);
     }
-    return { ok: true, table: TABLE[task.signal], rows: Buffer.from(tsv, 'utf8'), count };
+    return { ok: true, table: TABLE[task.signal], rows: Buffer.from(tsv, 'utf8'), count, minMs: state.minMs, maxMs: state.maxMs };
   } catch (err) {
     if (err instanceof InvalidInputError) return { ok: false, status: err.statusCode, message: err.message };
     if (err instanceof RangeError) return { ok: false, status: 400, message: `request too deeply nested or too large: ${err.message}` };

@@ -6,14 +6,19 @@ import { tsvMap, tsvString } from '../rows/tsv.ts';
 
 const PROMOTED = new Set(['event.name', 'time_unix_nano', 'aiops.seq', 'process.executable.name', 'aiops.cgroup.id']);
 
-export function collectorRows(batch: CollectorBatch, bounds: TimeBounds): { tsv: string; count: number } {
+export function collectorRows(batch: CollectorBatch, bounds: TimeBounds): { tsv: string; count: number; minMs: number; maxMs: number } {
   const host = batch.collector['host.name'];
   const collectorId = tsvString(batch.collector['host.id'] || host);
   let out = '';
+  let minMs = Infinity;
+  let maxMs = -Infinity;
   batch.events.forEach((event, i) => {
     const ev = event as Record<string, string | number | boolean> & typeof event;
     const t = toNanos(ev.time_unix_nano, `events[${i}].time_unix_nano`);
     checkTime(t, bounds, `events[${i}].time_unix_nano`);
+    const ms = Number(t / 1_000_000n);
+    minMs = Math.min(minMs, ms);
+    maxMs = Math.max(maxMs, ms);
     const keys: string[] = [];
     const values: string[] = [];
     for (const [k, v] of Object.entries(ev)) {
@@ -33,7 +38,7 @@ export function collectorRows(batch: CollectorBatch, bounds: TimeBounds): { tsv:
       (/^\d{1,20}$/.test(cgroup) ? cgroup : '0') + '\t' +
       tsvMap(keys, values) + '\n';
   });
-  return { tsv: out, count: batch.events.length };
+  return { tsv: out, count: batch.events.length, minMs, maxMs };
 }
 
 /** Remembers the highest sequence number per collector and counts the numbers that never arrived. */

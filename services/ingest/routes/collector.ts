@@ -32,8 +32,8 @@ export const collectorRoutes: FastifyPluginAsyncTypebox<CollectorRoutesOptions> 
     async (req) => {
       const batch = req.body;
       opts.pipeline.admit(Number(req.headers['content-length'] ?? 0));
-      const { tsv, count } = collectorRows(batch, timeBounds(opts.maxFutureSkewMs));
-      if (count > 0) await opts.pipeline.appendRows('collector_events', Buffer.from(tsv, 'utf8'), count);
+      const { tsv, count, minMs, maxMs } = collectorRows(batch, timeBounds(opts.maxFutureSkewMs));
+      if (count > 0) await opts.pipeline.appendRows('collector_events', Buffer.from(tsv, 'utf8'), count, minMs, maxMs);
       const id = batch.collector['host.id'] || batch.collector['host.name'];
       const missing = seqs.observe(id, batch.events.map((e) => e['aiops.seq']));
       if (missing > 0) gaps.inc({ collector: id }, missing);

@@ -19,6 +19,16 @@ export interface WalkState {
   maxAttributes: number;
   /** Set when a decoded string holds U+FFFD, which is how invalid UTF-8 surfaces after protobuf decoding. */
   sawReplacementChar: boolean;
+  /** Event-time range of the request in ms (Infinity/-Infinity while empty): which minutes it touched. */
+  minMs: number;
+  maxMs: number;
+}
+
+/** Widens the request's event-time range. */
+export function noteTime(state: WalkState, ns: bigint): void {
+  const ms = Number(ns / 1_000_000n);
+  if (ms < state.minMs) state.minMs = ms;
+  if (ms > state.maxMs) state.maxMs = ms;
 }
 
 function which(v: Record<string, any>): string | undefined {

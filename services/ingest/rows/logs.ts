@@ -1,5 +1,5 @@
 /** OTLP logs to `logs` rows, keeping trace and span ids so logs join traces. */
-import { anyValueToString, flattenAttributes, resourceContext, type WalkState } from './attributes.ts';
+import { anyValueToString, noteTime, flattenAttributes, resourceContext, type WalkState } from './attributes.ts';
 import { InvalidInputError } from './errors.ts';
 import { idToHex } from './ids.ts';
 import { checkTime, nsToTsv, toNanos, type TimeBounds } from './time.ts';
@@ -39,6 +39,7 @@ export function logRows(req: any, state: WalkState, bounds: TimeBounds): { tsv: 
         // The data model lets a source omit the event time; the observed time then stands in.
         if (t === 0n) t = observed;
         checkTime(t, bounds, `${what}.timeUnixNano`);
+        noteTime(state, t);
         const { keys, values } = flattenAttributes(lr.attributes, state, what);
         const flags = Number(lr.flags ?? 0);
         out +=

@@ -1,5 +1,5 @@
 /** OTLP metrics to `metric_points` rows: one row per data point, every metric type. */
-import { flattenAttributes, resourceContext, type WalkState } from './attributes.ts';
+import { noteTime, flattenAttributes, resourceContext, type WalkState } from './attributes.ts';
 import { InvalidInputError } from './errors.ts';
 import { checkTime, nsToTsv, toNanos, type TimeBounds, type WireUint64 } from './time.ts';
 import { tsvFloat, tsvMap, tsvNumberArray, tsvString } from './tsv.ts';
@@ -75,6 +75,7 @@ export function metricRows(req: any, state: WalkState, bounds: TimeBounds): { ts
           const pw = `${what}.dataPoints[${p}]`;
           const t = toNanos(dp.timeUnixNano, `${pw}.timeUnixNano`);
           checkTime(t, bounds, `${pw}.timeUnixNano`);
+          noteTime(state, t);
           const start = toNanos(dp.startTimeUnixNano, `${pw}.startTimeUnixNano`);
           const { keys, values } = flattenAttributes(dp.attributes, state, pw);
           let value: number;

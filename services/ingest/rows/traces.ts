@@ -1,5 +1,5 @@
 /** OTLP traces to `spans` rows (TabSeparated, TABLE_COLUMNS.spans order). */
-import { flattenAttributes, lookup, resourceContext, type WalkState } from './attributes.ts';
+import { noteTime, flattenAttributes, lookup, resourceContext, type WalkState } from './attributes.ts';
 import { InvalidInputError } from './errors.ts';
 import { idToHex } from './ids.ts';
 import { checkTime, nsToTsv, toNanos, type TimeBounds } from './time.ts';
@@ -58,6 +58,7 @@ export function traceRows(req: any, state: WalkState, bounds: TimeBounds): { tsv
         const start = toNanos(sp.startTimeUnixNano, `${what}.startTimeUnixNano`);
         const end = toNanos(sp.endTimeUnixNano, `${what}.endTimeUnixNano`);
         checkTime(start, bounds, `${what}.startTimeUnixNano`);
+        noteTime(state, start);
         const duration = end >= start ? end - start : 0n;
         const name = String(sp.name ?? '');
         if (name.includes('\uFFFD')) state.sawReplacementChar = true;

@@ -177,5 +177,25 @@ export function tableDdl(db: string, ttlDays: number): string[] {
     ORDER BY (tenant, fingerprint, received_at)
     ${ttl('received_at')}
     ${MERGE_SETTINGS}`,
+    // Per-edge statistics at one-minute resolution, computed by the topology extractor with INSERT … SELECT.
+    // ReplacingMergeTree keyed by (edge, minute): re-extracting a minute (late data, replays) replaces it.
+    `CREATE TABLE IF NOT EXISTS ${db}.edge_stats (
+      minute DateTime,
+      edge_id String,
+      edge_type LowCardinality(String),
+      source String,
+      target String,
+      calls UInt64,
+      errors UInt64,
+      latency_p50_ms Float64,
+      latency_p90_ms Float64,
+      latency_p99_ms Float64,
+      bytes UInt64,
+      last_seen DateTime64(3),
+      version UInt64
+    ) ENGINE = ReplacingMergeTree(version)
+    PARTITION BY toDate(minute)
+    ORDER BY (edge_id, minute)
+    ${ttl('minute')}`,
   ];
 }

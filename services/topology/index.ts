@@ -1,0 +1,69 @@
+/**
+ * The topology role: a queue worker that turns stored telemetry windows into topology observations, the
+ * store (embedded on disk, or Neo4j when configured), and the REST queries.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { QueueBackend, Worker } from '../shared/queue/index.ts';
+import type { TelemetryStore } from '../shared/telemetry/store.ts';
+import { EmbeddedTopologyStore } from './embedded.ts';
+import { extractWindow } from './extract.ts';
+import { Neo4jTopologyStore } from './neo4j.ts';
+import { topologyRoutes } from './routes.ts';
+import type { TopologyStore } from './store.ts';
+
+export type { TopologyStore } from './store.ts';
+export type { EntityRecord, EdgeRecord, TopologySnapshot, TopologyBatch, ChangeRecord } from './model.ts';
+export { diff, graphAsOf, paths, toGraph, verticalStack } from './queries.ts';
+export { EmbeddedTopologyStore } from './embedded.ts';
+export { Neo4jTopologyStore } from './neo4j.ts';
+
+export const TOPOLOGY_QUEUE = 'topology';
+export interface ExtractJob {
+  from: number;
+  to: number;
+}
+
+/** Neo4j when a URI is given, else the embedded store under `dir`. */
+export function createTopologyStore(opts: { neo4jUri?: string; user?: string; password?: string; dir: string }): TopologyStore {
+  if (opts.neo4jUri) return new Neo4jTopologyStore({ uri: opts.neo4jUri, user: opts.user, password: opts.password });
+  return new EmbeddedTopologyStore({ dir: opts.dir });
+}
+
+/**
+ * Asks for a window to be (re)extracted once its rows are stored. Jobs for the same minute within one 15 s
+ * bucket collapse into one, and wait a few seconds so rows still being flushed are included.
+ */
+export async function requestExtraction(queues: QueueBackend, minutes: number[]): Promise<void> {
+  const bucket = Math.floor(Date.now() / 15_000);
+  const q = queues.queue<ExtractJob>(TOPOLOGY_QUEUE);
+  await q.addBulk(
+    minutes.map((m) => ({ name: 'extract', data: { from: m, to: m + 60_000 }, opts: { jobId: `extract-${m}-${bucket}`, delayMs: 3_000, attempts: 5, backoffMs: 1_000 } })),
+  );
+}
+
+export interface TopologyRole {
+  store: TopologyStore;
+  register(app: FastifyInstance): Promise<void>;
+  /** Extracts and applies one window now (used by the worker, tests and replays). */
+  extract(job: ExtractJob): Promise<{ entities: number; edges: number; changes: number }>;
+  close(): Promise<void>;
+}
+
+export async function createTopologyRole(deps: { store: TopologyStore; telemetry: TelemetryStore; queues: QueueBackend; log: Logger }): Promise<TopologyRole> {
+  await deps.store.init();
+  const extract = async (job: ExtractJob) => deps.store.apply(await extractWindow(deps.telemetry, job));
+  const worker: Worker = deps.queues.worker<ExtractJob, unknown>(TOPOLOGY_QUEUE, async (job) => extract(job.data), { concurrency: 1 });
+  worker.on('failed', (e) => deps.log.warn({ job: e.jobId, error: e.error }, 'topology extraction failed'));
+  return {
+    store: deps.store,
+    extract,
+    async register(app) {
+      await app.register(topologyRoutes, { store: deps.store });
+    },
+    async close() {
+      await worker.close();
+      await deps.store.close();
+    },
+  };
+}

@@ -1,0 +1,104 @@
+/**
+ * Store-independent topology queries built on the port: diff, vertical stack, paths, and the graphology
+ * graph that RCA walks.
+ */
+import { MultiDirectedGraph } from 'graphology';
+import type { ChangeRecord, EdgeRecord, EntityRecord, Millis, TopologySnapshot } from './model.ts';
+import { VERTICAL_EDGES } from './model.ts';
+import type { TopologyStore } from './store.ts';
+
+export interface TopologyDiff {
+  from: Millis;
+  to: Millis;
+  added: TopologySnapshot;
+  removed: TopologySnapshot;
+  /** Entities present at both ends whose attributes changed in between. */
+  changed: { entity: EntityRecord; changes: ChangeRecord[] }[];
+}
+
+export async function diff(store: TopologyStore, from: Millis, to: Millis): Promise<TopologyDiff> {
+  const [a, b, changes] = await Promise.all([store.asOf(from), store.asOf(to), store.changes(from, to)]);
+  const ids = (s: { id: string }[]) => new Set(s.map((x) => x.id));
+  const [ae, be, ar, br] = [ids(a.entities), ids(b.entities), ids(a.edges), ids(b.edges)];
+  const byEntity = new Map<string, ChangeRecord[]>();
+  for (const c of changes) byEntity.set(c.entity, [...(byEntity.get(c.entity) ?? []), c]);
+  const changed: TopologyDiff['changed'] = [];
+  for (const e of b.entities) {
+    const cs = byEntity.get(e.id);
+    if (cs && ae.has(e.id)) changed.push({ entity: e, changes: cs });
+  }
+  return {
+    from,
+    to,
+    added: { entities: b.entities.filter((e) => !ae.has(e.id)), edges: b.edges.filter((e) => !ar.has(e.id)) },
+    removed: { entities: a.entities.filter((e) => !be.has(e.id)), edges: a.edges.filter((e) => !br.has(e.id)) },
+    changed,
+  };
+}
+
+/** What an entity runs on (up) and what runs on it (down), vertical edges only. */
+export async function verticalStack(store: TopologyStore, id: string, t: Millis): Promise<TopologySnapshot> {
+  const [up, down] = await Promise.all([store.neighbourhood(id, t, 8, 'up'), store.neighbourhood(id, t, 8, 'down')]);
+  const vertical = (e: EdgeRecord) => VERTICAL_EDGES.includes(e.type);
+  const edges = new Map<string, EdgeRecord>();
+  for (const e of [...up.edges, ...down.edges]) if (vertical(e)) edges.set(e.id, e);
+  // Keep only entities connected to `id` through vertical edges.
+  const keep = new Set([id]);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const e of edges.values()) {
+      if (keep.has(e.from) !== keep.has(e.to)) {
+        keep.add(e.from);
+        keep.add(e.to);
+        grew = true;
+      }
+    }
+  }
+  const entities = new Map<string, EntityRecord>();
+  for (const e of [...up.entities, ...down.entities]) if (keep.has(e.id)) entities.set(e.id, e);
+  return { entities: [...entities.values()], edges: [...edges.values()].filter((e) => keep.has(e.from) && keep.has(e.to)) };
+}
+
+/** A directed multigraph of a snapshot, nodes and edges carrying their records. */
+export function toGraph(snap: TopologySnapshot): MultiDirectedGraph {
+  const g = new MultiDirectedGraph({ allowSelfLoops: false });
+  for (const e of snap.entities) g.mergeNode(e.id, { ...e });
+  for (const e of snap.edges) {
+    if (e.from === e.to) continue;
+    if (!g.hasNode(e.from)) g.addNode(e.from, { id: e.from, kind: e.from.split(':')[0], name: e.from, attrs: {}, intervals: [] });
+    if (!g.hasNode(e.to)) g.addNode(e.to, { id: e.to, kind: e.to.split(':')[0], name: e.to, attrs: {}, intervals: [] });
+    g.addDirectedEdgeWithKey(e.id, e.from, e.to, { ...e });
+  }
+  return g;
+}
+
+/** The topology as of `t`, as a graphology graph: the internal entry point for RCA. */
+export async function graphAsOf(store: TopologyStore, t: Millis): Promise<MultiDirectedGraph> {
+  return toGraph(await store.asOf(t));
+}
+
+/** Simple directed paths from `from` to `to` at `t`, shortest first, up to `maxHops` edges and `limit` paths. */
+export async function paths(store: TopologyStore, from: string, to: string, t: Millis, maxHops = 6, limit = 20): Promise<string[][]> {
+  const g = await graphAsOf(store, t);
+  if (!g.hasNode(from) || !g.hasNode(to)) return [];
+  const out: string[][] = [];
+  // Breadth-first over partial paths: finds shortest paths first and stops at the limit.
+  let layer: string[][] = [[from]];
+  for (let h = 0; h < maxHops && layer.length > 0 && out.length < limit; h++) {
+    const next: string[][] = [];
+    for (const p of layer) {
+      const last = p[p.length - 1]!;
+      for (const n of new Set(g.outNeighbors(last))) {
+        if (p.includes(n)) continue;
+        const q = [...p, n];
+        if (n === to) out.push(q);
+        else next.push(q);
+        if (out.length >= limit) break;
+      }
+      if (out.length >= limit) break;
+    }
+    layer = next.slice(0, 10_000);
+  }
+  return out;
+}
