@@ -36,28 +36,33 @@ export async function diff(store: TopologyStore, from: Millis, to: Millis): Prom
   };
 }
 
-/** What an entity runs on (up) and what runs on it (down), vertical edges only. */
+/** What an entity runs on (its ancestors) and what runs on it (its descendants), along vertical edges only. */
 export async function verticalStack(store: TopologyStore, id: string, t: Millis): Promise<TopologySnapshot> {
-  const [up, down] = await Promise.all([store.neighbourhood(id, t, 8, 'up'), store.neighbourhood(id, t, 8, 'down')]);
-  const vertical = (e: EdgeRecord) => VERTICAL_EDGES.includes(e.type);
+  const entities = new Map<string, EntityRecord>();
   const edges = new Map<string, EdgeRecord>();
-  for (const e of [...up.edges, ...down.edges]) if (vertical(e)) edges.set(e.id, e);
-  // Keep only entities connected to `id` through vertical edges.
-  const keep = new Set([id]);
-  let grew = true;
-  while (grew) {
-    grew = false;
-    for (const e of edges.values()) {
-      if (keep.has(e.from) !== keep.has(e.to)) {
-        keep.add(e.from);
-        keep.add(e.to);
-        grew = true;
+  const self = await store.entity(id);
+  if (!self) return { entities: [], edges: [] };
+  entities.set(id, self);
+  for (const direction of ['up', 'down'] as const) {
+    let frontier = [id];
+    for (let depth = 0; depth < 8 && frontier.length > 0; depth++) {
+      const next: string[] = [];
+      for (const node of frontier) {
+        const hop = await store.neighbourhood(node, t, 1, direction);
+        const byId = new Map(hop.entities.map((e) => [e.id, e]));
+        for (const e of hop.edges) {
+          if (!VERTICAL_EDGES.includes(e.type)) continue;
+          const other = direction === 'up' ? (e.to === node ? e.from : undefined) : e.from === node ? e.to : undefined;
+          if (!other || entities.has(other)) continue;
+          edges.set(e.id, e);
+          entities.set(other, byId.get(other)!);
+          next.push(other);
+        }
       }
+      frontier = next;
     }
   }
-  const entities = new Map<string, EntityRecord>();
-  for (const e of [...up.entities, ...down.entities]) if (keep.has(e.id)) entities.set(e.id, e);
-  return { entities: [...entities.values()], edges: [...edges.values()].filter((e) => keep.has(e.from) && keep.has(e.to)) };
+  return { entities: [...entities.values()], edges: [...edges.values()] };
 }
 
 /** A directed multigraph of a snapshot, nodes and edges carrying their records. */
