@@ -101,6 +101,7 @@ function parseFlags(args: string[]): { positional: string[]; flags: Map<string, 
 const USAGE = `usage: rootline <command>
   start [--role all|ingest,topology,rca,predict]   run the service (embedded stores unless CLICKHOUSE_URL/NEO4J_URI/REDIS_URL)
   bench ingest [--json] [--duration S] [--connections N]   OTLP ingest throughput over loopback
+  bench topology [--json] [--services N] [--store embedded|neo4j]   topology store writes and queries (Neo4j: NEO4J_URI or the test launcher)
   help                                             this text`;
 
 export async function main(argv: string[]): Promise<number> {
@@ -145,6 +146,13 @@ export async function main(argv: string[]): Promise<number> {
       json: flags.has('json'),
     });
     console.log(JSON.stringify(result));
+    return 0;
+  }
+  if (cmd === 'bench' && sub === 'topology') {
+    const { runTopologyBench } = await import('./bench/topology-cli.ts');
+    for (const line of await runTopologyBench({ services: Number(flags.get('services') ?? 5000), neo4jUri: process.env.NEO4J_URI, neo4jUser: process.env.NEO4J_USER, neo4jPassword: process.env.NEO4J_PASSWORD, only: flags.get('store') })) {
+      console.log(JSON.stringify(line));
+    }
     return 0;
   }
   console.error(`unknown command: ${positional.join(' ')}\n${USAGE}`);

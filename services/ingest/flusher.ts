@@ -3,6 +3,8 @@
  * MergeTree wants. A failed insert is retried with the same batch boundaries and deduplication tokens until
  * the store is back, so an outage of ClickHouse delays data but never loses or doubles it.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { TelemetryStore } from '../shared/telemetry/store.ts';
 import type { WalTable } from '../shared/telemetry/schema.ts';
@@ -11,6 +13,9 @@ import type { Wal, WalBatch, WalPosition } from './wal.ts';
 export interface FlusherOptions {
   intervalMs: number;
   maxBytes: number;
+  /** Where records the store refuses for their content are kept (never dropped silently). */
+  quarantineDir: string;
+  onQuarantined?: (records: number, bytes: number) => void;
   onFlushed?: (batch: WalBatch, seconds: number) => void;
   onError?: (err: Error) => void;
 }
@@ -78,7 +83,10 @@ export class Flusher {
         continue;
       }
       try {
-        await this.insert(batch);
+        // A batch that failed twice while the store answers is refused for its content: insert it record by
+        // record so good requests are stored and only the bad ones go to quarantine.
+        if (failures >= 2 && (await this.store.ping().catch(() => false))) await this.insertSalvaging(batch);
+        else await this.insert(batch);
         failures = 0;
         this.retryUntil = undefined;
       } catch (err) {
@@ -96,6 +104,29 @@ export class Flusher {
         await this.sleep(this.opts.intervalMs);
       }
     }
+  }
+
+  private async insertSalvaging(batch: WalBatch): Promise<void> {
+    this.wal.markInFlight(batch.to);
+    const token = `${batch.from.segment}.${batch.from.offset}-${batch.to.segment}.${batch.to.offset}`;
+    let bad = 0;
+    let badBytes = 0;
+    for (let i = 0; i < batch.records.length; i++) {
+      const r = batch.records[i]!;
+      try {
+        await this.store.insertTsv(r.table, [r.data], `${token}-${r.table}-r${i}`);
+      } catch (err) {
+        if (!(await this.store.ping().catch(() => false))) throw err; // the store went away: retry later
+        mkdirSync(this.opts.quarantineDir, { recursive: true });
+        const file = join(this.opts.quarantineDir, `${token}-r${i}.${r.table}.tsv`);
+        writeFileSync(file, r.data);
+        this.log.error({ err, file, table: r.table, bytes: r.data.byteLength }, 'telemetry store refused acknowledged rows; kept in quarantine');
+        bad++;
+        badBytes += r.data.byteLength;
+      }
+    }
+    this.wal.commit(batch);
+    if (bad > 0) this.opts.onQuarantined?.(bad, badBytes);
   }
 
   private async insert(batch: WalBatch): Promise<void> {

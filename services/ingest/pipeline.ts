@@ -2,6 +2,7 @@
  * The ingest write path: admit (bounded memory) → decode in worker threads → append to the WAL (durable, then
  * acknowledged) → flush to the telemetry store in the background.
  */
+import { join } from 'node:path';
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
@@ -61,6 +62,7 @@ export class IngestPipeline {
       stored: new Counter({ name: 'rootline_store_rows_flushed_bytes_total', help: 'WAL bytes moved to the telemetry store', registers: [r] }),
       flushSeconds: new Histogram({ name: 'rootline_store_flush_seconds', help: 'Duration of one WAL batch insert', registers: [r], buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10] }),
       flushErrors: new Counter({ name: 'rootline_store_flush_errors_total', help: 'Failed inserts (retried)', registers: [r] }),
+      quarantined: new Counter({ name: 'rootline_store_quarantined_records_total', help: 'Acknowledged requests the store refused, kept under wal/quarantine', registers: [r] }),
     };
     const backlog = () => this.wal.backlogBytes();
     const inflight = () => this.inflightBytes;
@@ -89,6 +91,8 @@ export class IngestPipeline {
         ref.self?.reportStored();
       },
       onError: () => ref.self?.metrics.flushErrors.inc(),
+      quarantineDir: join(opts.walDir, 'quarantine'),
+      onQuarantined: (n) => ref.self?.metrics.quarantined.inc(n),
     });
     const self = new IngestPipeline(wal, flusher, pool, opts);
     ref.self = self;

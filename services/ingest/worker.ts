@@ -32,9 +32,11 @@ export function decodeTask(task: DecodeTask): DecodeResult {
   try {
     const body = decompress(task.body, task.contentEncoding, task.maxDecompressedBytes);
     const req = task.encoding === 'protobuf' ? decodeProtobuf(task.signal, body) : decodeJson(body);
-    const state: WalkState = { maxAttributes: task.maxAttributes, sawReplacementChar: false, minMs: Infinity, maxMs: -Infinity };
+    const state: WalkState = { maxAttributes: task.maxAttributes, minMs: Infinity, maxMs: -Infinity };
     const { tsv, count } = BUILD[task.signal](req, state, timeBounds(task.maxFutureSkewMs));
-    if (state.sawReplacementChar && task.encoding === 'protobuf') {
+    // protobufjs turns invalid UTF-8 into U+FFFD without complaint. One scan of the output finds any; only
+    // then is the request decoded again with strings as bytes to tell a real U+FFFD from a broken one.
+    if (task.encoding === 'protobuf' && tsv.includes('\uFFFD')) {
       const where = findInvalidUtf8(task.signal, body);
       if (where) throw new InvalidInputError(`${where}: string is not valid UTF-8`);
     }

@@ -12,11 +12,12 @@ import { edgeId } from './model.ts';
 export const GAP_MS = 5 * 60_000;
 export const STALE_MS = 2 * 60_000;
 
-/** Intervals with `t` added; the same array when nothing changed. */
-export function addTime(intervals: readonly Interval[], t: Millis): Interval[] {
-  for (const [s, e] of intervals) if (s <= t && t <= e) return intervals as Interval[];
+/** Intervals with the span [t, until] added; the same array when nothing changed. */
+export function addTime(intervals: readonly Interval[], t: Millis, until: Millis = t): Interval[] {
+  const end = Math.max(t, until);
+  for (const [s, e] of intervals) if (s <= t && end <= e) return intervals as Interval[];
   const out: Interval[] = intervals.map(([s, e]) => [s, e]);
-  out.push([t, t]);
+  out.push([t, end]);
   out.sort((a, b) => a[0] - b[0]);
   // Merge intervals whose gap is below GAP_MS.
   const merged: Interval[] = [out[0]!];
@@ -42,9 +43,9 @@ export function presentDuring(intervals: readonly Interval[], t1: Millis, t2: Mi
 /** Applies one observation to an entity; returns the new record (or the same one) and any changes. */
 export function observeEntity(existing: EntityRecord | undefined, obs: EntityObservation): { record: EntityRecord; changes: ChangeRecord[] } {
   if (!existing) {
-    return { record: { id: obs.id, kind: obs.kind, name: obs.name, attrs: { ...obs.attrs }, intervals: [[obs.t, obs.t]], attrsAt: obs.t }, changes: [] };
+    return { record: { id: obs.id, kind: obs.kind, name: obs.name, attrs: { ...obs.attrs }, intervals: [[obs.t, Math.max(obs.t, obs.until ?? obs.t)]], attrsAt: obs.t }, changes: [] };
   }
-  const intervals = addTime(existing.intervals, obs.t);
+  const intervals = addTime(existing.intervals, obs.t, obs.until);
   const changes: ChangeRecord[] = [];
   let attrs = existing.attrs;
   let attrsAt = existing.attrsAt;
@@ -62,7 +63,7 @@ export function observeEntity(existing: EntityRecord | undefined, obs: EntityObs
 }
 
 export function observeEdge(existing: EdgeRecord | undefined, obs: EdgeObservation): EdgeRecord {
-  if (!existing) return { id: edgeId(obs.type, obs.from, obs.to), type: obs.type, from: obs.from, to: obs.to, intervals: [[obs.t, obs.t]] };
-  const intervals = addTime(existing.intervals, obs.t);
+  if (!existing) return { id: edgeId(obs.type, obs.from, obs.to), type: obs.type, from: obs.from, to: obs.to, intervals: [[obs.t, Math.max(obs.t, obs.until ?? obs.t)]] };
+  const intervals = addTime(existing.intervals, obs.t, obs.until);
   return intervals === existing.intervals ? existing : { ...existing, intervals };
 }

@@ -25,6 +25,8 @@ export interface EntityObservation {
   name: string;
   attrs: Record<string, string>;
   t: Millis;
+  /** Seen continuously from `t` until this time (a minute's first and last sighting); default `t`. */
+  until?: Millis;
 }
 
 /** One sighting of an edge at time `t` (the minute's statistics live in the telemetry store). */
@@ -33,6 +35,8 @@ export interface EdgeObservation {
   from: string;
   to: string;
   t: Millis;
+  /** Seen continuously from `t` until this time; default `t`. */
+  until?: Millis;
 }
 
 /** A delta the topology worker applies; applying the same batch twice changes nothing. */

@@ -34,8 +34,8 @@ export interface TestService {
   headers: Record<string, string>;
   dataDir: string;
   service: RunningService;
-  /** POST /api/v1/telemetry/flush: resolves once every acknowledged item is stored. */
-  flush(): Promise<void>;
+  /** POST /api/v1/telemetry/flush: resolves once every acknowledged item is stored (rejects after `timeoutMs`). */
+  flush(timeoutMs?: number): Promise<void>;
   /** GET /api/v1/telemetry/stats. */
   stats(): Promise<TelemetryStats>;
 }
@@ -47,14 +47,21 @@ export function newToken(): string {
 }
 
 async function getJson<T>(url: string, init: RequestInit, what: string): Promise<T> {
-  const res = await fetch(url, init);
+  const res = await fetch(url, init).catch((err: unknown) => {
+    throw new Error(`${what}: ${url}: ${String((err as Error).cause ?? err)}`);
+  });
   const text = await res.text();
   if (!res.ok) throw new Error(`${what}: HTTP ${res.status}: ${text}`);
   return JSON.parse(text) as T;
 }
 
-export function flushService(url: string, token: string): Promise<void> {
-  return getJson<unknown>(`${url}/api/v1/telemetry/flush`, { method: 'POST', headers: { authorization: `Bearer ${token}` } }, 'flush').then(() => undefined);
+/** POST /api/v1/telemetry/flush; fails after `timeoutMs` instead of hanging when the store never catches up. */
+export function flushService(url: string, token: string, timeoutMs = 90_000): Promise<void> {
+  return getJson<unknown>(
+    `${url}/api/v1/telemetry/flush`,
+    { method: 'POST', headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(timeoutMs) },
+    'flush',
+  ).then(() => undefined);
 }
 
 export function serviceStats(url: string, token: string): Promise<TelemetryStats> {
@@ -101,7 +108,7 @@ export async function startTestService(t: AfterHook, envOverrides: Record<string
     headers: { authorization: `Bearer ${token}` },
     dataDir,
     service,
-    flush: () => flushService(url, token),
+    flush: (timeoutMs?: number) => flushService(url, token, timeoutMs),
     stats: () => serviceStats(url, token),
   };
 }

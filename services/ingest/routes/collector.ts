@@ -5,6 +5,8 @@ import { CollectorAccepted, CollectorBatch } from '../collector/schema.ts';
 import { collectorRows, SequenceTracker } from '../collector/rows.ts';
 import type { IngestPipeline } from '../pipeline.ts';
 import { timeBounds } from '../rows/time.ts';
+import { InvalidInputError } from '../rows/errors.ts';
+import { isUtf8 } from 'node:buffer';
 
 export interface CollectorRoutesOptions {
   pipeline: IngestPipeline;
@@ -17,6 +19,17 @@ export const collectorRoutes: FastifyPluginAsyncTypebox<CollectorRoutesOptions> 
   const gaps = new Counter({ name: 'rootline_collector_seq_gaps_total', help: 'Collector events lost in transit (sequence gaps)', labelNames: ['collector'], registers: [opts.registry] });
   const dropped = new Counter({ name: 'rootline_collector_dropped_total', help: 'Events the collector reports it dropped', labelNames: ['collector', 'reason'], registers: [opts.registry] });
   const lastDropped = new Map<string, number>();
+
+  // JSON only, and strict about its bytes: fastify's default parser would replace invalid UTF-8 silently.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body: Buffer, done) => {
+    if (!isUtf8(body)) return done(new InvalidInputError('body is not valid UTF-8'));
+    try {
+      done(null, JSON.parse(body.toString('utf8')));
+    } catch (err) {
+      done(new InvalidInputError(`malformed JSON: ${(err as Error).message}`));
+    }
+  });
 
   app.post(
     '/v1/collector/events',

@@ -17,8 +17,6 @@ export interface KeyValue {
 /** Tracks facts the row builders find while walking a request. */
 export interface WalkState {
   maxAttributes: number;
-  /** Set when a decoded string holds U+FFFD, which is how invalid UTF-8 surfaces after protobuf decoding. */
-  sawReplacementChar: boolean;
   /** Event-time range of the request in ms (Infinity/-Infinity while empty): which minutes it touched. */
   minMs: number;
   maxMs: number;
@@ -32,15 +30,16 @@ export function noteTime(state: WalkState, ns: bigint): void {
 }
 
 function which(v: Record<string, any>): string | undefined {
-  // protobufjs leaves unset oneof members null on the prototype, and JSON omits them: `!= null` serves both
-  // and avoids protobufjs's oneof getter, which scans every member on each call.
-  if (v.stringValue != null) return 'stringValue';
-  if (v.intValue != null) return 'intValue';
-  if (v.boolValue != null) return 'boolValue';
-  if (v.doubleValue != null) return 'doubleValue';
-  if (v.arrayValue != null) return 'arrayValue';
-  if (v.kvlistValue != null) return 'kvlistValue';
-  if (v.bytesValue != null) return 'bytesValue';
+  // Decoded protobuf fields and OTLP/JSON keys are own properties; protobufjs's defaults live on the
+  // prototype. Own-property checks serve both and avoid protobufjs's oneof getter, which scans every member.
+  const has = (k: string) => Object.hasOwn(v, k) && v[k] !== null && v[k] !== undefined;
+  if (has('stringValue')) return 'stringValue';
+  if (has('intValue')) return 'intValue';
+  if (has('boolValue')) return 'boolValue';
+  if (has('doubleValue')) return 'doubleValue';
+  if (has('arrayValue')) return 'arrayValue';
+  if (has('kvlistValue')) return 'kvlistValue';
+  if (has('bytesValue')) return 'bytesValue';
   return undefined;
 }
 
@@ -84,7 +83,7 @@ function toJsonValue(v: AnyValue, depth: number): unknown {
 }
 
 /** One attribute value as a string. */
-export function anyValueToString(v: AnyValue, state: WalkState): string {
+export function anyValueToString(v: AnyValue): string {
   if (!v) return '';
   let s: string;
   switch (which(v)) {
@@ -107,7 +106,6 @@ export function anyValueToString(v: AnyValue, state: WalkState): string {
     default:
       s = JSON.stringify(toJsonValue(v, 0));
   }
-  if (s.includes('\uFFFD')) state.sawReplacementChar = true;
   return s;
 }
 
@@ -125,9 +123,8 @@ export function flattenAttributes(list: unknown, state: WalkState, what: string)
   for (const kv of list as KeyValue[]) {
     const key = kv?.key;
     if (typeof key !== 'string') throw new InvalidInputError(`${what}: attribute key must be a string`);
-    if (key.includes('\uFFFD')) state.sawReplacementChar = true;
     keys.push(key);
-    values.push(anyValueToString(kv.value, state));
+    values.push(anyValueToString(kv.value));
   }
   return { keys, values };
 }

@@ -2,7 +2,7 @@
 import { anyValueToString, noteTime, flattenAttributes, resourceContext, type WalkState } from './attributes.ts';
 import { InvalidInputError } from './errors.ts';
 import { idToHex } from './ids.ts';
-import { checkTime, nsToTsv, toNanos, type TimeBounds } from './time.ts';
+import { checkOptionalTime, checkTime, nsToTsv, toNanos, type TimeBounds } from './time.ts';
 import { tsvMap, tsvString } from './tsv.ts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- wire objects from protobufjs or JSON, checked as read */
@@ -34,7 +34,7 @@ export function logRows(req: any, state: WalkState, bounds: TimeBounds): { tsv: 
       for (let i = 0; i < records.length; i++) {
         const lr = records[i];
         const what = `resourceLogs[${r}].scopeLogs[${s}].logRecords[${i}]`;
-        const observed = toNanos(lr.observedTimeUnixNano, `${what}.observedTimeUnixNano`);
+        const observed = checkOptionalTime(toNanos(lr.observedTimeUnixNano, `${what}.observedTimeUnixNano`), bounds, `${what}.observedTimeUnixNano`);
         let t = toNanos(lr.timeUnixNano, `${what}.timeUnixNano`);
         // The data model lets a source omit the event time; the observed time then stands in.
         if (t === 0n) t = observed;
@@ -46,7 +46,7 @@ export function logRows(req: any, state: WalkState, bounds: TimeBounds): { tsv: 
           nsToTsv(t) + '\t' + nsToTsv(observed || t) + '\t' +
           severity(lr.severityNumber, what) + '\t' +
           tsvString(String(lr.severityText ?? '')) + '\t' +
-          tsvString(anyValueToString(lr.body, state)) + '\t' +
+          tsvString(anyValueToString(lr.body)) + '\t' +
           idToHex(lr.traceId, 16, `${what}.traceId`) + '\t' +
           idToHex(lr.spanId, 8, `${what}.spanId`) + '\t' +
           (Number.isInteger(flags) && flags >= 0 ? flags : 0) + '\t' +

@@ -1,7 +1,7 @@
 /** OTLP metrics to `metric_points` rows: one row per data point, every metric type. */
 import { noteTime, flattenAttributes, resourceContext, type WalkState } from './attributes.ts';
 import { InvalidInputError } from './errors.ts';
-import { checkTime, nsToTsv, toNanos, type TimeBounds, type WireUint64 } from './time.ts';
+import { checkOptionalTime, checkTime, nsToTsv, toNanos, type TimeBounds, type WireUint64 } from './time.ts';
 import { tsvFloat, tsvMap, tsvNumberArray, tsvString } from './tsv.ts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- wire objects from protobufjs or JSON, checked as read */
@@ -76,7 +76,7 @@ export function metricRows(req: any, state: WalkState, bounds: TimeBounds): { ts
           const t = toNanos(dp.timeUnixNano, `${pw}.timeUnixNano`);
           checkTime(t, bounds, `${pw}.timeUnixNano`);
           noteTime(state, t);
-          const start = toNanos(dp.startTimeUnixNano, `${pw}.startTimeUnixNano`);
+          const start = checkOptionalTime(toNanos(dp.startTimeUnixNano, `${pw}.startTimeUnixNano`), bounds, `${pw}.startTimeUnixNano`);
           const { keys, values } = flattenAttributes(dp.attributes, state, pw);
           let value: number;
           let cnt = '0';

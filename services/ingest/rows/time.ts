@@ -42,6 +42,12 @@ export function checkTime(ns: bigint, bounds: TimeBounds, what: string): void {
   }
 }
 
+/** Checks an optional time: 0 means absent and passes; anything else must be in bounds. */
+export function checkOptionalTime(ns: bigint, bounds: TimeBounds, what: string): bigint {
+  if (ns !== 0n) checkTime(ns, bounds, what);
+  return ns;
+}
+
 /** DateTime64(9) text: decimal seconds with nine fraction digits. */
 export function nsToTsv(ns: bigint): string {
   const frac = (ns % NS_PER_S).toString();

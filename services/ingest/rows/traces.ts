@@ -2,7 +2,7 @@
 import { noteTime, flattenAttributes, lookup, resourceContext, type WalkState } from './attributes.ts';
 import { InvalidInputError } from './errors.ts';
 import { idToHex } from './ids.ts';
-import { checkTime, nsToTsv, toNanos, type TimeBounds } from './time.ts';
+import { checkOptionalTime, checkTime, nsToTsv, toNanos, type TimeBounds } from './time.ts';
 import { tsvMap, tsvQuoted, tsvString, tsvStringArray } from './tsv.ts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- wire objects from protobufjs or JSON, checked as read */
@@ -59,9 +59,9 @@ export function traceRows(req: any, state: WalkState, bounds: TimeBounds): { tsv
         const end = toNanos(sp.endTimeUnixNano, `${what}.endTimeUnixNano`);
         checkTime(start, bounds, `${what}.startTimeUnixNano`);
         noteTime(state, start);
+        checkOptionalTime(end, bounds, `${what}.endTimeUnixNano`);
         const duration = end >= start ? end - start : 0n;
         const name = String(sp.name ?? '');
-        if (name.includes('\uFFFD')) state.sawReplacementChar = true;
         const { keys, values } = flattenAttributes(sp.attributes, state, what);
         const statusMessage = String(sp.status?.message ?? '');
         const events = list(sp.events, `${what}.events`);
@@ -70,7 +70,8 @@ export function traceRows(req: any, state: WalkState, bounds: TimeBounds): { tsv
         const evAttrs: string[] = [];
         for (let e = 0; e < events.length; e++) {
           const ev = events[e];
-          evTimes.push(nsToTsv(toNanos(ev?.timeUnixNano, `${what}.events[${e}]`)));
+          const evWhat = `${what}.events[${e}].timeUnixNano`;
+          evTimes.push(nsToTsv(checkOptionalTime(toNanos(ev?.timeUnixNano, evWhat), bounds, evWhat)));
           evNames.push(String(ev?.name ?? ''));
           const a = flattenAttributes(ev?.attributes, state, `${what}.events[${e}]`);
           evAttrs.push(tsvMap(a.keys, a.values));
