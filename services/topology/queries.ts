@@ -5,6 +5,7 @@
 import { MultiDirectedGraph } from 'graphology';
 import type { ChangeRecord, EdgeRecord, EntityRecord, Millis, TopologySnapshot } from './model.ts';
 import { VERTICAL_EDGES } from './model.ts';
+import { presentAt } from './intervals.ts';
 import type { TopologyStore } from './store.ts';
 
 export interface TopologyDiff {
@@ -17,23 +18,24 @@ export interface TopologyDiff {
 }
 
 export async function diff(store: TopologyStore, from: Millis, to: Millis): Promise<TopologyDiff> {
-  const [a, b, changes] = await Promise.all([store.asOf(from), store.asOf(to), store.changes(from, to)]);
-  const ids = (s: { id: string }[]) => new Set(s.map((x) => x.id));
-  const [ae, be, ar, br] = [ids(a.entities), ids(b.entities), ids(a.edges), ids(b.edges)];
+  // Every record present at either end is in the window, and its own intervals say where it was present:
+  // one pass classifies it, with no set of ids to build.
+  const [win, changes] = await Promise.all([store.window(from, to), store.changes(from, to)]);
   const byEntity = new Map<string, ChangeRecord[]>();
   for (const c of changes) byEntity.set(c.entity, [...(byEntity.get(c.entity) ?? []), c]);
-  const changed: TopologyDiff['changed'] = [];
-  for (const e of b.entities) {
-    const cs = byEntity.get(e.id);
-    if (cs && ae.has(e.id)) changed.push({ entity: e, changes: cs });
+  const out: TopologyDiff = { from, to, added: { entities: [], edges: [] }, removed: { entities: [], edges: [] }, changed: [] };
+  for (const e of win.entities) {
+    const [atFrom, atTo] = [presentAt(e.intervals, from), presentAt(e.intervals, to)];
+    if (atTo && !atFrom) out.added.entities.push(e);
+    else if (atFrom && !atTo) out.removed.entities.push(e);
+    else if (atFrom && atTo && byEntity.has(e.id)) out.changed.push({ entity: e, changes: byEntity.get(e.id)! });
   }
-  return {
-    from,
-    to,
-    added: { entities: b.entities.filter((e) => !ae.has(e.id)), edges: b.edges.filter((e) => !ar.has(e.id)) },
-    removed: { entities: a.entities.filter((e) => !be.has(e.id)), edges: a.edges.filter((e) => !br.has(e.id)) },
-    changed,
-  };
+  for (const e of win.edges) {
+    const [atFrom, atTo] = [presentAt(e.intervals, from), presentAt(e.intervals, to)];
+    if (atTo && !atFrom) out.added.edges.push(e);
+    else if (atFrom && !atTo) out.removed.edges.push(e);
+  }
+  return out;
 }
 
 /** What an entity runs on (its ancestors) and what runs on it (its descendants), along vertical edges only. */
