@@ -15,5 +15,7 @@ else
 fi
 
 npm ci --no-audit --no-fund --loglevel=error
+# A real Neo4j 5 for the topology contract suite: a small launcher built from Maven Central artifacts.
+bash test/neo4j/build.sh
 ROOTLINE_TOKENS=compose-check docker-compose config -q
 echo "setup done"
