@@ -51,7 +51,7 @@ export async function startService(config: Config, log: Logger = pino({ level: c
   let topology: TopologyRole | undefined;
   if (config.roles.includes('topology')) {
     const topoStore = createTopologyStore({ neo4jUri: config.neo4j.uri, user: config.neo4j.user, password: config.neo4j.password, dir: join(dataDir, 'topology') });
-    topology = await createTopologyRole({ store: topoStore, telemetry: store, queues, log });
+    topology = await createTopologyRole({ store: topoStore, telemetry: store, queues, log, registry });
     roles.push(topology);
     log.info({ store: topoStore.kind }, 'topology store ready');
   }

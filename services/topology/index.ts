@@ -10,6 +10,8 @@ import { EmbeddedTopologyStore } from './embedded.ts';
 import { extractWindow } from './extract.ts';
 import { Neo4jTopologyStore } from './neo4j.ts';
 import { topologyRoutes } from './routes.ts';
+import { sanitizeBatch } from './validate.ts';
+import { Counter, type Registry } from 'prom-client';
 import type { TopologyStore } from './store.ts';
 
 export type { TopologyStore } from './store.ts';
@@ -50,16 +52,23 @@ export interface TopologyRole {
   close(): Promise<void>;
 }
 
-export async function createTopologyRole(deps: { store: TopologyStore; telemetry: TelemetryStore; queues: QueueBackend; log: Logger }): Promise<TopologyRole> {
+export async function createTopologyRole(deps: { store: TopologyStore; telemetry: TelemetryStore; queues: QueueBackend; log: Logger; registry: Registry }): Promise<TopologyRole> {
   await deps.store.init();
-  const extract = async (job: ExtractJob) => deps.store.apply(await extractWindow(deps.telemetry, job));
+  const rejected = new Counter({ name: 'rootline_topology_rejected_observations_total', help: 'Topology observations dropped or clamped, by reason', labelNames: ['reason'], registers: [deps.registry] });
+  const applied = new Counter({ name: 'rootline_topology_windows_total', help: 'Telemetry windows extracted into the topology', registers: [deps.registry] });
+  const extract = async (job: ExtractJob) => {
+    const batch = sanitizeBatch(await extractWindow(deps.telemetry, job), Date.now(), (reason) => rejected.inc({ reason }));
+    const r = await deps.store.apply(batch);
+    applied.inc();
+    return r;
+  };
   const worker: Worker = deps.queues.worker<ExtractJob, unknown>(TOPOLOGY_QUEUE, async (job) => extract(job.data), { concurrency: 1 });
   worker.on('failed', (e) => deps.log.warn({ job: e.jobId, error: e.error }, 'topology extraction failed'));
   return {
     store: deps.store,
     extract,
     async register(app) {
-      await app.register(topologyRoutes, { store: deps.store });
+      await app.register(topologyRoutes, { store: deps.store, telemetry: deps.telemetry });
     },
     async close() {
       await worker.close();

@@ -5,6 +5,7 @@ import type { TopologyStore } from './store.ts';
 import { VERTICAL_EDGES, type EdgeRecord, type TopologySnapshot } from './model.ts';
 import { diff, paths, verticalStack } from './queries.ts';
 import { InvalidInputError } from '../ingest/index.ts';
+import type { TelemetryStore } from '../shared/telemetry/store.ts';
 
 const Time = Type.String({ description: 'RFC 3339 time or epoch milliseconds; default now' });
 const Interval = Type.Tuple([Type.Number(), Type.Number()]);
@@ -34,7 +35,38 @@ function view(snap: TopologySnapshot, v: 'horizontal' | 'vertical' | 'all'): Top
   return { entities: snap.entities, edges: snap.edges.filter(keep) };
 }
 
-export const topologyRoutes: FastifyPluginAsyncTypebox<{ store: TopologyStore }> = async (app, { store }) => {
+export const topologyRoutes: FastifyPluginAsyncTypebox<{ store: TopologyStore; telemetry: TelemetryStore }> = async (app, { store, telemetry }) => {
+  app.get(
+    '/api/v1/topology/stats',
+    {
+      schema: {
+        ...SEC,
+        summary: 'Per-minute statistics of one edge (calls, errors, latency percentiles)',
+        querystring: Type.Object({ edge: Type.String({ minLength: 1, maxLength: 2048 }), from: Type.Optional(Time), to: Type.Optional(Time) }),
+        response: {
+          200: Type.Object({
+            edge: Type.String(),
+            minutes: Type.Array(
+              Type.Object({ minute: Type.String(), calls: Type.Number(), errors: Type.Number(), latency_p50_ms: Type.Number(), latency_p90_ms: Type.Number(), latency_p99_ms: Type.Number() }),
+            ),
+          }),
+        },
+      },
+    },
+    async (req) => {
+      const to = parseTime(req.query.to, 'to');
+      const from = parseTime(req.query.from, 'from', to - 3600_000);
+      const minutes = await telemetry.query<{ minute_utc: string; calls: string; errors: string; latency_p50_ms: number; latency_p90_ms: number; latency_p99_ms: number }>(
+        `SELECT toString(minute) AS minute_utc, calls, errors, latency_p50_ms, latency_p90_ms, latency_p99_ms
+         FROM ${telemetry.database}.edge_stats FINAL
+         WHERE edge_id = {edge:String} AND minute >= toStartOfMinute(fromUnixTimestamp64Milli({from:Int64})) AND minute <= fromUnixTimestamp64Milli({to:Int64})
+         ORDER BY minute`,
+        { edge: req.query.edge, from, to },
+      );
+      return { edge: req.query.edge, minutes: minutes.map(({ minute_utc, ...m }) => ({ ...m, minute: minute_utc, calls: Number(m.calls), errors: Number(m.errors) })) };
+    },
+  );
+
   app.get(
     '/api/v1/topology',
     {

@@ -131,6 +131,19 @@ describe('topology end to end through ingest', () => {
     assert.ok(!d.removed.entities.some((e) => e.id === 'service:cart'));
   });
 
+  it('keeps one-minute statistics per edge', async () => {
+    const edge = encodeURIComponent('CALLS:service:frontend->service:cart');
+    const r = await fetch(`${svc.url}/api/v1/topology/stats?edge=${edge}&from=${T1 - 60_000}&to=${T2 + 60_000}`, { headers: H });
+    const body = (await r.json()) as { minutes: { calls: number; errors: number; latency_p99_ms: number }[] };
+    assert.equal(r.status, 200, JSON.stringify(body));
+    assert.equal(body.minutes.length, 2, JSON.stringify(body));
+    for (const m of body.minutes) {
+      assert.equal(m.calls, 1);
+      assert.equal(m.errors, 0);
+      assert.ok(Math.abs(m.latency_p99_ms - 20) < 0.5, `p99 ${m.latency_p99_ms} ms, spans last 20 ms`);
+    }
+  });
+
   it('rejects a malformed time with a clear 400', async () => {
     const r = await fetch(`${svc.url}/api/v1/topology?at=yesterday-ish`, { headers: H });
     assert.equal(r.status, 400);
