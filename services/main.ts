@@ -12,13 +12,15 @@ import { ConfigError, loadConfig, type Config } from './shared/config.ts';
 import { createClickHouseStore } from './shared/telemetry/clickhouse.ts';
 import { createIngestRole, type IngestRole } from './ingest/index.ts';
 import { createQueueBackend } from './shared/queue/index.ts';
-import { createTopologyRole, createTopologyStore, requestExtraction, type TopologyRole } from './topology/index.ts';
+import { createTopologyRole, createTopologyStore, requestExtraction, type TopologyRole, type TopologyStore } from './topology/index.ts';
+import { createRcaRole, type RcaRole } from './rca/index.ts';
 
 export interface RunningService {
   url: string;
   config: Config;
   ingest?: IngestRole;
   topology?: TopologyRole;
+  rca?: RcaRole;
   close(): Promise<void>;
 }
 
@@ -49,11 +51,24 @@ export async function startService(config: Config, log: Logger = pino({ level: c
     roles.push(ingest);
   }
   let topology: TopologyRole | undefined;
+  let topoStore: TopologyStore | undefined;
+  const newTopologyStore = () => createTopologyStore({ neo4jUri: config.neo4j.uri, user: config.neo4j.user, password: config.neo4j.password, dir: join(dataDir, 'topology') });
   if (config.roles.includes('topology')) {
-    const topoStore = createTopologyStore({ neo4jUri: config.neo4j.uri, user: config.neo4j.user, password: config.neo4j.password, dir: join(dataDir, 'topology') });
+    topoStore = newTopologyStore();
     topology = await createTopologyRole({ store: topoStore, telemetry: store, queues, log, registry });
     roles.push(topology);
     log.info({ store: topoStore.kind }, 'topology store ready');
+  }
+  let rca: RcaRole | undefined;
+  if (config.roles.includes('rca')) {
+    // Without the topology role here, read the shared Neo4j (distributed) or this process's own store.
+    let topologyForRca = topoStore;
+    if (!topologyForRca) {
+      topologyForRca = newTopologyStore();
+      await topologyForRca.init();
+    }
+    rca = await createRcaRole({ config, dataDir, topology: topologyForRca, queues, log });
+    roles.push(rca);
   }
   const app = await buildApp({ config, log, registry, store, roles });
   const url = await app.listen({ host: config.host, port: config.port });
@@ -63,6 +78,7 @@ export async function startService(config: Config, log: Logger = pino({ level: c
     config,
     ingest,
     topology,
+    rca,
     async close() {
       await app.close();
       for (const r of roles) await r.close();

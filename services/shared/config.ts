@@ -31,6 +31,15 @@ export interface Config {
     flushMaxBytes: number;
   };
   retentionDays: number;
+  alerts: {
+    windowMs: number;
+    maxIncidentAgeMs: number;
+    hops: number;
+    minAlerts: number;
+    dedupLabels: string[];
+    ratePerS: number;
+    hmacSecret?: string;
+  };
 }
 
 export class ConfigError extends Error {
@@ -132,6 +141,15 @@ export function loadConfig(env: Env, overrides: { roles?: string } = {}): Config
     },
     // 0 keeps data forever: replays of old incidents (the RCA evaluation) would otherwise expire on insert.
     retentionDays: int('ROOTLINE_RETENTION_DAYS', 7, 0, 3650),
+    alerts: {
+      windowMs: int('ROOTLINE_ALERT_WINDOW_MS', 10 * 60_000, 1000, 24 * 3600_000),
+      maxIncidentAgeMs: int('ROOTLINE_INCIDENT_MAX_AGE_MS', 4 * 3600_000, 60_000, 30 * 24 * 3600_000),
+      hops: int('ROOTLINE_ALERT_HOPS', 3, 0, 10),
+      minAlerts: int('ROOTLINE_INCIDENT_MIN_ALERTS', 1, 1, 1000),
+      dedupLabels: str('ROOTLINE_ALERT_DEDUP_LABELS', '').split(',').map((x) => x.trim()).filter(Boolean),
+      ratePerS: int('ROOTLINE_ALERT_RATE_PER_S', 20_000, 1, 10_000_000),
+      hmacSecret: opt('ROOTLINE_WEBHOOK_HMAC_SECRET'),
+    },
   };
   if (config.roles.length === 0) problems.push('no role selected');
   if (problems.length > 0) throw new ConfigError(problems);
