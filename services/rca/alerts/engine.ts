@@ -7,7 +7,8 @@
  * - Idempotent: a notification that repeats the current state (at-least-once delivery, retries, HA pairs,
  *   group re-sends) changes nothing.
  * - Flapping: a status that changed `flapThreshold` times within `flapWindowMs` marks the alert flapping;
- *   its resolves are held down until it has been quiet for `holdDownMs` (see `tick`).
+ *   its resolves are held down until it has been quiet for `holdDownMs` (see `tick`). An alert firing again
+ *   within the window reopens its resolved incident instead of opening another.
  * - Silences: by label matchers, or by a topology subtree (an entity and everything that runs on it).
  * - Correlation: a firing alert joins an open incident that is recent (window) and young (max age) when one
  *   of its entities is within `hops` of one of the incident's entities in the topology as of the alert's
@@ -89,8 +90,14 @@ export class AlertEngine {
       changes.push({ t: now, tenant, fingerprint: fp, change: a.status, incidentId: s.incidentId });
       if (a.status === 'firing') {
         const inc = s.incidentId ? this.incidents.get(s.incidentId) : undefined;
-        if (inc && inc.status !== 'resolved') {
-          this.note(inc, now, 'alert firing again', s.labels.alertname);
+        const recent = inc && !inc.mergedInto && (inc.status !== 'resolved' || now - (inc.resolvedAt ?? 0) <= this.settings.windowMs);
+        if (inc && recent) {
+          // The same problem again soon after: reopen rather than page anew.
+          if (inc.status === 'resolved') {
+            inc.status = 'open';
+            inc.resolvedAt = undefined;
+            this.note(inc, now, 'reopened', s.labels.alertname);
+          } else this.note(inc, now, 'alert firing again', s.labels.alertname);
           touched.set(inc.id, inc);
         } else {
           s.incidentId = undefined;
