@@ -7,11 +7,13 @@ cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends redis-server docker-compose >/dev/null
+  apt-get install -y -qq --no-install-recommends redis-server docker-compose prometheus-alertmanager >/dev/null
   # Debian starts a system redis on 6379; the tests use their own instances.
-  systemctl disable --now redis-server >/dev/null 2>&1 || service redis-server stop >/dev/null 2>&1 || true
+  for svc in redis-server prometheus-alertmanager; do
+    systemctl disable --now "$svc" >/dev/null 2>&1 || service "$svc" stop >/dev/null 2>&1 || true
+  done
 else
-  echo "not root: skipping apt-get (need: redis-server docker-compose)" >&2
+  echo "not root: skipping apt-get (need: redis-server docker-compose prometheus-alertmanager)" >&2
 fi
 
 npm ci --no-audit --no-fund --loglevel=error
