@@ -9,6 +9,8 @@ if [ "$(id -u)" = 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends redis-server docker-compose prometheus-alertmanager >/dev/null
   # Debian starts a system redis on 6379; the tests use their own instances.
+  # Java 17 and Maven build the Neo4j test launcher; most images have them, install them where missing.
+  command -v mvn >/dev/null && command -v java >/dev/null || apt-get install -y -qq --no-install-recommends maven openjdk-17-jdk-headless >/dev/null
   for svc in redis-server prometheus-alertmanager; do
     systemctl disable --now "$svc" >/dev/null 2>&1 || service "$svc" stop >/dev/null 2>&1 || true
   done
