@@ -38,7 +38,8 @@ export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
     bodyLimit: config.ingest.maxBodyBytes,
     // One log line per request would cost more than the request at OTLP rates; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
-    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
+    // Query strings and params are text: coerce them to the schema's types (fastify's default), keep extra fields.
+    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
   });
 
   const duration = new Histogram({

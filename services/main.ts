@@ -118,6 +118,7 @@ const USAGE = `usage: rootline <command>
   start [--role all|ingest,topology,rca,predict]   run the service (embedded stores unless CLICKHOUSE_URL/NEO4J_URI/REDIS_URL)
   bench ingest [--json] [--duration S] [--connections N]   OTLP ingest throughput over loopback
   bench topology [--json] [--services N] [--store embedded|neo4j]   topology store writes and queries (Neo4j: NEO4J_URI or the test launcher)
+  bench alerts [--json] [--services N] [--faults N] [--alerts N]   alert storm: throughput, noise reduction, grouping F1
   help                                             this text`;
 
 export async function main(argv: string[]): Promise<number> {
@@ -162,6 +163,12 @@ export async function main(argv: string[]): Promise<number> {
       json: flags.has('json'),
     });
     console.log(JSON.stringify(result));
+    return 0;
+  }
+  if (cmd === 'bench' && sub === 'alerts') {
+    const { benchAlerts } = await import('./bench/alerts.ts');
+    const r = await benchAlerts({ services: Number(flags.get('services') ?? 1000), faults: Number(flags.get('faults') ?? 20), alerts: Number(flags.get('alerts') ?? 10_000), concurrency: Number(flags.get('concurrency') ?? 8) });
+    console.log(JSON.stringify(r));
     return 0;
   }
   if (cmd === 'bench' && sub === 'topology') {

@@ -7,7 +7,11 @@ import type { TopologyStore } from '../../topology/store.ts';
 export interface Correlator {
   /** Topology entity ids the labels point at (those known to the topology first). */
   entitiesFor(labels: Record<string, string>, t: number): Promise<string[]>;
-  /** Entity ids within `hops` of `id` (any direction) at `t`, including itself. */
+  /**
+   * Entity ids within `hops` of `id` along dependency paths at `t` — what it depends on and what depends on
+   * it, each direction followed throughout — including itself. Two callers of a shared database are not
+   * related through it unless the database itself alerts.
+   */
   around(id: string, t: number, hops: number): Promise<Set<string>>;
   /** Entity ids at or below `id` in the vertical stack at `t`, including itself. */
   below(id: string, t: number): Promise<Set<string>>;
@@ -81,8 +85,8 @@ export class TopologyCorrelator implements Correlator {
   around(id: string, t: number, hops: number): Promise<Set<string>> {
     const minute = Math.floor(t / 60_000);
     return this.cached(`a|${id}|${minute}|${hops}`, async () => {
-      const snap = await this.store.neighbourhood(id, t, hops, 'both');
-      return new Set([id, ...snap.entities.map((e) => e.id)]);
+      const [down, up] = await Promise.all([this.store.neighbourhood(id, t, hops, 'down'), this.store.neighbourhood(id, t, hops, 'up')]);
+      return new Set([id, ...down.entities.map((e) => e.id), ...up.entities.map((e) => e.id)]);
     });
   }
 

@@ -11,8 +11,8 @@
  *   within the window reopens its resolved incident instead of opening another.
  * - Silences: by label matchers, or by a topology subtree (an entity and everything that runs on it).
  * - Correlation: a firing alert joins an open incident that is recent (window) and young (max age) when one
- *   of its entities is within `hops` of one of the incident's entities in the topology as of the alert's
- *   start; if it reaches several incidents they merge into the oldest. Alerts with no related incident
+ *   of its entities is within `hops` of one of the incident's entities along dependency paths in the
+ *   topology as of the alert's start; if it reaches several incidents they merge into the oldest. Alerts with no related incident
  *   start one.
  */
 import { fingerprint } from './fingerprint.ts';
