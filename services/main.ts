@@ -167,7 +167,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (cmd === 'bench' && sub === 'alerts') {
     const { benchAlerts } = await import('./bench/alerts.ts');
-    const r = await benchAlerts({ services: Number(flags.get('services') ?? 1000), faults: Number(flags.get('faults') ?? 20), alerts: Number(flags.get('alerts') ?? 10_000), concurrency: Number(flags.get('concurrency') ?? 8) });
+    const r = await benchAlerts({ services: Number(flags.get('services') ?? 1000), faults: Number(flags.get('faults') ?? 20), alerts: Number(flags.get('alerts') ?? 10_000), concurrency: Number(flags.get('concurrency') ?? 4) });
     console.log(JSON.stringify(r));
     return 0;
   }
