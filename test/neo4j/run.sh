@@ -14,7 +14,7 @@ java="${JAVA_HOME:+$JAVA_HOME/bin/}java"
 
 # Small and quick to start for short tests on 2 cores: C1 only, the serial collector, and a 16 MB
 # initial heap so that RSS follows what is used.
-read -r -a opts <<< "${NEO4J_JAVA_OPTS:--Xms16m -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xss512k}"
+read -r -a opts <<< "${NEO4J_JAVA_OPTS:--Xms16m -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1}"
 # What Neo4j's own start script passes, so Netty and the page cache need no fallbacks.
 opts+=(
   -XX:+ExitOnOutOfMemoryError

@@ -12,6 +12,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Stream;
 
 import org.neo4j.configuration.GraphDatabaseSettings;
@@ -24,6 +25,7 @@ import org.neo4j.configuration.connectors.HttpsConnector;
 import org.neo4j.configuration.helpers.SocketAddress;
 import org.neo4j.dbms.api.DatabaseManagementService;
 import org.neo4j.dbms.api.DatabaseManagementServiceBuilder;
+import org.neo4j.graphdb.QueryExecutionException;
 import org.neo4j.io.ByteUnit;
 import org.neo4j.kernel.internal.GraphDatabaseAPI;
 
@@ -88,6 +90,26 @@ public final class Launcher {
         Path homeDir = home == null ? Files.createTempDirectory("rootline-neo4j-") : home;
         Files.createDirectories(homeDir);
 
+        // Registered before the DBMS exists, so SIGTERM or EOF on stdin during a slow start also cleans up.
+        AtomicReference<DatabaseManagementService> running = new AtomicReference<>();
+        AtomicBoolean stopped = new AtomicBoolean();
+        Runnable shutdown = () -> {
+            if (!stopped.compareAndSet(false, true)) return;
+            DatabaseManagementService current = running.get();
+            if (current != null) {
+                try {
+                    current.shutdown();
+                } catch (RuntimeException e) {
+                    System.err.println("neo4j shutdown failed: " + e);
+                }
+            }
+            if (temporary) deleteTree(homeDir);
+        };
+        // SIGTERM/SIGINT run the shutdown hooks; so does System.exit.
+        Runtime.getRuntime().addShutdownHook(new Thread(shutdown, "neo4j-shutdown"));
+        // Training runs get /dev/null as stdin.
+        if (watchStdin && !train) exitOnStdinEof();
+
         long started = System.nanoTime();
         DatabaseManagementService dbms;
         try {
@@ -109,30 +131,16 @@ public final class Launcher {
                     .setConfig(BoltConnectorInternalSettings.thread_pool_shutdown_wait_time, Duration.ofMillis(200))
                     .setConfig(BoltConnectorInternalSettings.connection_shutdown_wait_time, Duration.ofMillis(200))
                     .build();
+            running.set(dbms);
         } catch (RuntimeException e) {
-            if (temporary) deleteTree(homeDir);
-            throw e;
+            e.printStackTrace();
+            System.exit(1);
+            return;
         }
-
-        AtomicBoolean stopped = new AtomicBoolean();
-        Runnable shutdown = () -> {
-            if (!stopped.compareAndSet(false, true)) return;
-            try {
-                dbms.shutdown();
-            } catch (RuntimeException e) {
-                System.err.println("neo4j shutdown failed: " + e);
-            }
-            if (temporary) deleteTree(homeDir);
-        };
-        // SIGTERM/SIGINT run the shutdown hooks; so does System.exit below.
-        Runtime.getRuntime().addShutdownHook(new Thread(shutdown, "neo4j-shutdown"));
 
         try {
             GraphDatabaseAPI system = (GraphDatabaseAPI) dbms.database(GraphDatabaseSettings.SYSTEM_DATABASE_NAME);
-            if (password != null) {
-                system.executeTransactionally(
-                        "ALTER USER neo4j SET PASSWORD $password CHANGE NOT REQUIRED", Map.of("password", password));
-            }
+            if (password != null) setPassword(system, password);
             GraphDatabaseAPI db = (GraphDatabaseAPI) dbms.database(GraphDatabaseSettings.DEFAULT_DATABASE_NAME);
             if (!db.isAvailable(Duration.ofSeconds(60).toMillis())) throw new IllegalStateException("database neo4j did not become available");
             var bound = db.getDependencyResolver()
@@ -153,24 +161,36 @@ public final class Launcher {
             System.exit(1);
         }
 
-        if (watchStdin) {
-            Thread watcher = new Thread(() -> {
-                try (InputStream in = System.in) {
-                    byte[] buffer = new byte[256];
-                    while (in.read(buffer) >= 0) {
-                        // Input is ignored; only EOF matters.
-                    }
-                } catch (IOException ignored) {
-                    // A broken stdin means the parent is gone too.
-                }
-                System.err.println("stdin closed: stopping neo4j");
-                System.exit(0);
-            }, "stdin-watch");
-            watcher.setDaemon(true);
-            watcher.start();
-        }
         // Park the main thread: the JVM ends through a signal or System.exit, both of which run the hook.
         new CountDownLatch(1).await();
+    }
+
+    /** EOF on stdin (the parent process is gone, or closed the pipe) stops the server. */
+    private static void exitOnStdinEof() {
+        Thread watcher = new Thread(() -> {
+            try (InputStream in = System.in) {
+                byte[] buffer = new byte[256];
+                while (in.read(buffer) >= 0) {
+                    // Input is ignored; only EOF matters.
+                }
+            } catch (IOException ignored) {
+                // A broken stdin means the parent is gone too.
+            }
+            System.err.println("stdin closed: stopping neo4j");
+            System.exit(0);
+        }, "stdin-watch");
+        watcher.setDaemon(true);
+        watcher.start();
+    }
+
+    private static void setPassword(GraphDatabaseAPI system, String password) {
+        try {
+            system.executeTransactionally(
+                    "ALTER USER neo4j SET PASSWORD $password CHANGE NOT REQUIRED", Map.of("password", password));
+        } catch (QueryExecutionException e) {
+            // A home dir from an earlier run (or a copied template) may have this password already.
+            if (!String.valueOf(e.getMessage()).contains("Old password and new password cannot be the same")) throw e;
+        }
     }
 
     /** Loads the classes of the kinds of statements tests run: schema, batched MERGE, reads, paths. */
