@@ -13,18 +13,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './ingest.ts';
+import { rng } from './rng.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 2 ** 32;
-  };
-}
 
 /** 20 domains of layered services calling down, plus shared platform services every domain uses. */
 export function makeSystem(services: number, domains: number, seed = 3) {

@@ -7,19 +7,11 @@
 import type { TopologyStore } from '../topology/store.ts';
 import type { EdgeObservation, EntityObservation, TopologyBatch } from '../topology/model.ts';
 import { diff } from '../topology/queries.ts';
+import { rng } from './rng.ts';
 
 const DAY = 24 * 3600_000;
 const HOUR = 3600_000;
 
-function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 2 ** 32;
-  };
-}
 
 export interface TopologyWorkload {
   start: number;

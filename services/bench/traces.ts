@@ -3,16 +3,8 @@
  * per span with semantic-convention keys, resources with Kubernetes identity. Deterministic per seed.
  */
 import { randomBytes } from 'node:crypto';
+import { rng } from './rng.ts';
 
-function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 2 ** 32;
-  };
-}
 
 const kv = (key: string, value: string | number | boolean) => ({
   key,

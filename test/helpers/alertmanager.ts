@@ -19,10 +19,10 @@ import type { ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { IncomingHttpHeaders, Server } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from '../../services/shared/net.ts';
 
 /** How to make the skip reason visible in the test report. */
 export const ALERTMANAGER_MISSING =
@@ -135,17 +135,6 @@ export function findAlertmanagerBinary(): string | undefined {
   return undefined;
 }
 
-async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('could not read the port of a probe socket');
-  return address.port;
-}
 
 /** Milliseconds as a Prometheus duration in the largest unit that divides it: 3600000 → "1h", 500 → "500ms". */
 export function formatDuration(ms: number): string {

@@ -5,9 +5,10 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from '../../services/shared/net.ts';
 
 /** A reachable Redis and the way to let it go. */
 export interface TestRedis {
@@ -41,18 +42,6 @@ function findBinary(name: string): string | undefined {
   return undefined;
 }
 
-/** Asks the kernel for a free port; the tiny window before redis binds it is covered by a retry. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('could not read the port of a probe socket');
-  return address.port;
-}
 
 /** One raw RESP PING; avoids needing a Redis client in the helper. */
 function ping(port: number): Promise<boolean> {

@@ -8,13 +8,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../../services/shared/config.ts';
 import { startService, type RunningService } from '../../services/main.ts';
+import { freePort } from '../../services/shared/net.ts';
+export { freePort };
 
 /** The part of node:test's TestContext (or the module-level `after` hook) used for cleanup. */
 export interface AfterHook {
@@ -113,18 +114,6 @@ export async function startTestService(t: AfterHook, envOverrides: Record<string
   };
 }
 
-/** Asks the kernel for a free loopback port. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('could not read the port of a probe socket');
-  return address.port;
-}
 
 export interface SpawnedService extends ChildProcess {
   /** Everything the child wrote to stdout and stderr so far, for failure messages. */

@@ -1,16 +1,12 @@
 /** OTLP logs to `logs` rows, keeping trace and span ids so logs join traces. */
 import { anyValueToString, noteTime, flattenAttributes, resourceContext, type WalkState } from './attributes.ts';
 import { InvalidInputError } from './errors.ts';
+import { list } from './wire.ts';
 import { idToHex } from './ids.ts';
 import { checkOptionalTime, checkTime, nsToTsv, toNanos, type TimeBounds } from './time.ts';
 import { tsvMap, tsvString } from './tsv.ts';
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- wire objects from protobufjs or JSON, checked as read */
-function list(v: unknown, what: string): any[] {
-  if (v === undefined || v === null) return [];
-  if (!Array.isArray(v)) throw new InvalidInputError(`${what} must be a list`);
-  return v;
-}
 
 function severity(v: unknown, what: string): number {
   if (v === undefined || v === null) return 0;

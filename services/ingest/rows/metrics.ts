@@ -1,6 +1,7 @@
 /** OTLP metrics to `metric_points` rows: one row per data point, every metric type. */
 import { noteTime, flattenAttributes, resourceContext, type WalkState } from './attributes.ts';
 import { InvalidInputError } from './errors.ts';
+import { list } from './wire.ts';
 import { checkOptionalTime, checkTime, nsToTsv, toNanos, type TimeBounds, type WireUint64 } from './time.ts';
 import { tsvFloat, tsvMap, tsvNumberArray, tsvString } from './tsv.ts';
 
@@ -8,11 +9,6 @@ import { tsvFloat, tsvMap, tsvNumberArray, tsvString } from './tsv.ts';
 const TEMPORALITY = ['UNSPECIFIED', 'DELTA', 'CUMULATIVE'];
 const TYPES = ['gauge', 'sum', 'histogram', 'exponentialHistogram', 'summary'] as const;
 
-function list(v: unknown, what: string): any[] {
-  if (v === undefined || v === null) return [];
-  if (!Array.isArray(v)) throw new InvalidInputError(`${what} must be a list`);
-  return v;
-}
 
 function num(v: unknown, what: string): number {
   if (v === undefined || v === null) return 0;

@@ -1,6 +1,7 @@
 /** OTLP traces to `spans` rows (TabSeparated, TABLE_COLUMNS.spans order). */
 import { noteTime, flattenAttributes, lookup, resourceContext, type WalkState } from './attributes.ts';
 import { InvalidInputError } from './errors.ts';
+import { list } from './wire.ts';
 import { idToHex } from './ids.ts';
 import { checkOptionalTime, checkTime, nsToTsv, toNanos, type TimeBounds } from './time.ts';
 import { tsvMap, tsvQuoted, tsvString, tsvStringArray } from './tsv.ts';
@@ -19,11 +20,6 @@ function enumName(v: unknown, names: string[], prefix: string, what: string): st
   throw new InvalidInputError(`${what}: unknown value ${JSON.stringify(v)}`);
 }
 
-function list(v: unknown, what: string): any[] {
-  if (v === undefined || v === null) return [];
-  if (!Array.isArray(v)) throw new InvalidInputError(`${what} must be a list`);
-  return v;
-}
 
 function port(s: string): string {
   const n = Number(s);

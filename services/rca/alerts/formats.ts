@@ -91,7 +91,7 @@ export interface IncomingAlert {
 /** Alertmanager writes 0001-01-01 for "no end". */
 function time(v: string | undefined, what: string, fallback?: number): number | undefined {
   if (v === undefined || v === '' || v.startsWith('0001-01-01')) return fallback;
-  const t = Date.parse(v);
+  const t = /^\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:?\d\d)$/.test(v) ? Date.parse(v) : NaN; // RFC 3339 (and PagerDuty's ±hhmm), not Date.parse's guesses
   if (!Number.isFinite(t)) throw Object.assign(new Error(`${what}: "${v.slice(0, 40)}" is not an RFC 3339 time`), { statusCode: 400 });
   return t;
 }
