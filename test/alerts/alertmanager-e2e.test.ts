@@ -151,5 +151,9 @@ describe('real Alertmanager → Rootline webhook', () => {
       ['opened', 'alert added', 'alert added', 'alert added', 'alert resolved', 'alert resolved', 'alert resolved', 'resolved'],
     );
     assert.ok(proxy.seen.every((s) => s.status === 200 || s.status === 500));
+    // The audit trail holds each state change once, whatever Alertmanager re-sent.
+    const fp = (await get<Alerts>('/api/v1/alerts')).alerts.find((a) => a.labels.instance === 'checkout-1:8080')!.fingerprint;
+    const audit = await get<{ changes: { change: string }[] }>(`/api/v1/alerts/audit?fingerprint=${fp}`);
+    assert.deepEqual(audit.changes.map((c) => c.change), ['new', 'grouped', 'resolved']);
   });
 });

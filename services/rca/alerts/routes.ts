@@ -165,6 +165,26 @@ export const alertRoutes: FastifyPluginAsyncTypebox<AlertRoutesOptions> = async 
   );
 
   app.get(
+    '/api/v1/alerts/audit',
+    {
+      schema: {
+        ...SEC, tags: ['alerts'], summary: 'The audit trail: every alert state change, newest last (recent entries; the journal keeps all)',
+        querystring: Type.Object({ fingerprint: Type.Optional(Type.String()), incident: Type.Optional(Type.String()), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })) }),
+        response: {
+          200: Type.Object({
+            changes: Type.Array(Type.Object({ t: Type.Number(), fingerprint: Type.String(), change: Type.String(), incidentId: Type.Optional(Type.String()), detail: Type.Optional(Type.String()) })),
+          }),
+        },
+      },
+    },
+    async (req) => {
+      const q = req.query;
+      const hits = opts.service.audit.filter((c) => c.tenant === req.tenant && (!q.fingerprint || c.fingerprint === q.fingerprint) && (!q.incident || c.incidentId === q.incident));
+      return { changes: hits.slice(-(q.limit ?? 1000)).map(({ tenant: _t, ...c }) => c) };
+    },
+  );
+
+  app.get(
     '/api/v1/incidents',
     {
       schema: {

@@ -9,7 +9,7 @@ import { AlertEngine, type ApplyResult } from './engine.ts';
 import type { Correlator } from './correlate.ts';
 import type { IncomingAlert } from './formats.ts';
 import type { AlertJournal } from './journal.ts';
-import type { EngineSettings, Incident, Silence } from './model.ts';
+import type { AlertChange, EngineSettings, Incident, Silence } from './model.ts';
 
 export const RCA_QUEUE = 'rca';
 export interface RcaJob {
@@ -18,8 +18,13 @@ export interface RcaJob {
   version: number;
 }
 
+/** How many recent audit entries stay in memory for the API; the journal keeps all of them. */
+const AUDIT_IN_MEMORY = 50_000;
+
 export class AlertService {
   readonly engine: AlertEngine;
+  /** Recent state changes, oldest first. */
+  readonly audit: AlertChange[] = [];
   private chain: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -42,6 +47,7 @@ export class AlertService {
       else if (e.kind === 'resolve') this.engine.resolve(e.tenant, e.id, e.by, e.t);
       else if (e.kind === 'silence') this.engine.putSilence(e.silence);
       else if (e.kind === 'unsilence') this.engine.deleteSilence(e.tenant, e.id);
+      else if (e.kind === 'audit') this.remember(e.changes);
     }
     return n;
   }
@@ -56,7 +62,10 @@ export class AlertService {
     return this.serial(async () => {
       this.journal.append({ kind: 'notify', t: now, tenant, alerts });
       const result = await this.engine.apply(tenant, alerts, now);
-      if (result.changes.length > 0) this.journal.append({ kind: 'audit', t: now, changes: result.changes });
+      if (result.changes.length > 0) {
+        this.journal.append({ kind: 'audit', t: now, changes: result.changes });
+        this.remember(result.changes);
+      }
       await this.enqueueRca(result.touched);
       return result;
     });
@@ -92,6 +101,11 @@ export class AlertService {
       this.journal.append({ kind: 'unsilence', t: Date.now(), tenant, id });
       return this.engine.deleteSilence(tenant, id);
     });
+  }
+
+  private remember(changes: AlertChange[]): void {
+    this.audit.push(...changes);
+    if (this.audit.length > AUDIT_IN_MEMORY) this.audit.splice(0, this.audit.length - AUDIT_IN_MEMORY);
   }
 
   /** Finishes held-down resolves; called periodically. */
