@@ -4,6 +4,7 @@
  */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
+import { Ajv } from 'ajv';
 import swaggerUi from '@fastify/swagger-ui';
 import { Type } from '@sinclair/typebox';
 import type { Logger } from 'pino';
@@ -38,8 +39,6 @@ export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
     bodyLimit: config.ingest.maxBodyBytes,
     // One log line per request would cost more than the request at OTLP rates; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
-    // Query strings and params are text: coerce them to the schema's types (fastify's default), keep extra fields.
-    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: false } },
   });
 
   const duration = new Histogram({
@@ -63,6 +62,14 @@ export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  // Query strings and path params are text, so they are coerced to their schema's types; bodies are JSON and
+  // validated strictly, so a label sent as a number is refused rather than silently turned into a string.
+  const coercing = new Ajv({ coerceTypes: 'array', useDefaults: true, removeAdditional: false, allErrors: false, strict: false });
+  const strict = new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, allErrors: false, strict: false });
+  app.setValidatorCompiler(({ schema, httpPart }) =>
+    httpPart === 'querystring' || httpPart === 'params' || httpPart === 'headers' ? coercing.compile(schema) : strict.compile(schema),
+  );
 
   installAuth(app, config.auth);
 

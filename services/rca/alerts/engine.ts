@@ -74,8 +74,13 @@ export class AlertEngine {
       }
       s.lastSeen = now;
       if (a.status === s.status) {
-        // A repeat: keep annotations fresh, change nothing else.
+        // A repeat: keep annotations fresh, change nothing else — unless its silence has ended since, when
+        // the still-firing alert now belongs in an incident.
         s.annotations = a.annotations;
+        if (s.status === 'firing' && s.silencedBy && !this.silenceActive(s.silencedBy, now)) {
+          s.silencedBy = undefined;
+          await this.place(s, now, changes, touched);
+        }
         continue;
       }
       // A real transition.
@@ -207,6 +212,11 @@ export class AlertEngine {
       if (inc.status !== before) changed.push(inc);
     }
     return changed;
+  }
+
+  private silenceActive(id: string, now: number): boolean {
+    const sil = this.silences.get(id);
+    return !!sil && now >= sil.startsAt && now < sil.endsAt;
   }
 
   private async silencing(s: AlertState, now: number): Promise<Silence | undefined> {

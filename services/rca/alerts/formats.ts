@@ -88,12 +88,19 @@ export interface IncomingAlert {
   generatorURL?: string;
 }
 
+const RFC3339 = /^\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:?\d\d)$/;
+
+/** An RFC 3339 time (and PagerDuty's ±hhmm offset) in ms; not Date.parse's guesses such as "0" or "Nov 25". */
+export function parseRfc3339(v: string, what: string): number {
+  const t = RFC3339.test(v) ? Date.parse(v) : NaN;
+  if (!Number.isFinite(t)) throw Object.assign(new Error(`${what}: "${v.slice(0, 40)}" is not an RFC 3339 time`), { statusCode: 400 });
+  return t;
+}
+
 /** Alertmanager writes 0001-01-01 for "no end". */
 function time(v: string | undefined, what: string, fallback?: number): number | undefined {
   if (v === undefined || v === '' || v.startsWith('0001-01-01')) return fallback;
-  const t = /^\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:?\d\d)$/.test(v) ? Date.parse(v) : NaN; // RFC 3339 (and PagerDuty's ±hhmm), not Date.parse's guesses
-  if (!Number.isFinite(t)) throw Object.assign(new Error(`${what}: "${v.slice(0, 40)}" is not an RFC 3339 time`), { statusCode: 400 });
-  return t;
+  return parseRfc3339(v, what);
 }
 
 export function fromAlertmanager(body: AlertmanagerWebhook, source: 'alertmanager' | 'grafana', now: number): IncomingAlert[] {

@@ -8,7 +8,7 @@ import { isUtf8 } from 'node:buffer';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { AlertmanagerWebhook, fromAlertmanager, fromGeneric, fromPagerDuty, GenericAlerts, PagerDutyEvent, type IncomingAlert } from './formats.ts';
+import { AlertmanagerWebhook, fromAlertmanager, fromGeneric, fromPagerDuty, GenericAlerts, PagerDutyEvent, parseRfc3339, type IncomingAlert } from './formats.ts';
 import { fingerprint } from './fingerprint.ts';
 import type { AlertService } from './service.ts';
 import type { AlertState, Incident, Silence } from './model.ts';
@@ -230,9 +230,8 @@ export const alertRoutes: FastifyPluginAsyncTypebox<AlertRoutesOptions> = async 
   }
 
   const parseSilence = (tenant: string, b: { matchers: { name: string; value: string; isRegex?: boolean; isEqual?: boolean }[]; entity?: string; startsAt?: string; endsAt: string; createdBy: string; comment: string }, id?: string) => {
-    const startsAt = b.startsAt ? Date.parse(b.startsAt) : Date.now();
-    const endsAt = Date.parse(b.endsAt);
-    if (!Number.isFinite(startsAt) || !Number.isFinite(endsAt)) throw new HttpError(400, 'startsAt and endsAt must be RFC 3339 times');
+    const startsAt = b.startsAt ? parseRfc3339(b.startsAt, 'startsAt') : Date.now();
+    const endsAt = parseRfc3339(b.endsAt, 'endsAt');
     if (endsAt <= startsAt) throw new HttpError(400, 'endsAt must be after startsAt');
     if (b.matchers.length === 0 && !b.entity) throw new HttpError(400, 'a silence needs matchers or an entity');
     for (const m of b.matchers) {
