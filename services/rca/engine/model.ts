@@ -1,0 +1,84 @@
+/**
+ * Inputs and outputs of the fault-tree RCA engine. The engine is pure: a snapshot (the topology as of the
+ * incident, each candidate's signals with their own baselines, recent changes and security events) goes in,
+ * ranked causes with evidence and propagation paths come out. Loading the snapshot is someone else's job.
+ */
+
+export const FAULT_KINDS = ['cpu_saturation', 'memory', 'network_delay', 'latency', 'errors', 'dependency_down', 'recent_change', 'security_event'] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/** One signal of one entity: a baseline window and an observed window on the same step. */
+export interface SignalSeries {
+  entity: string;
+  /** e.g. `cpu.usage`, `memory.working_set`, `span.self_time.p90`, `span.errors`, `log.error_templates`, `tcp.retransmits`. */
+  signal: string;
+  /** The fault this signal speaks for when it is anomalous. */
+  kind: FaultKind;
+  baseline: number[];
+  observed: number[];
+  /** Time of observed[0] (ms) and the step between points (ms). */
+  observedStart: number;
+  step: number;
+  /**
+   * Inclusive signals (a caller's end-to-end latency, its error rate) also grow when a dependency is at
+   * fault; exclusive ones (self time, CPU, the entity's own log errors) point at the entity itself.
+   */
+  inclusive?: boolean;
+}
+
+export interface RecentChange {
+  entity: string;
+  t: number;
+  attr: string;
+  before: string;
+  after: string;
+}
+
+export interface SecurityEvent {
+  entity: string;
+  t: number;
+  rule: string;
+}
+
+export interface RcaEdge {
+  from: string;
+  to: string;
+  /** CALLS/CONNECTS (horizontal: from depends on to) or a vertical type (from hosts to). */
+  type: string;
+}
+
+export interface RcaInput {
+  /** The entity where the incident shows (an alert's entity, usually an entry service). */
+  symptom: string;
+  /** When the incident began (ms). */
+  t: number;
+  entities: string[];
+  edges: RcaEdge[];
+  signals: SignalSeries[];
+  changes?: RecentChange[];
+  security?: SecurityEvent[];
+  /** How far before `t` a change counts as recent (ms); default 30 min. */
+  changeWindowMs?: number;
+}
+
+export interface Evidence {
+  signal: string;
+  indicator: string;
+  baseline: number;
+  observed: number;
+  /** Robust z-score of the observed window against the baseline. */
+  z: number;
+  onset?: number;
+}
+
+export interface Cause {
+  entity: string;
+  kind: FaultKind;
+  /** 0–1, the share of the total cause score. */
+  confidence: number;
+  score: number;
+  evidence: Evidence[];
+  /** From the symptom down to the cause, along dependencies. */
+  path: string[];
+  hint: string;
+}

@@ -1,0 +1,129 @@
+/**
+ * The RCA engine on small hand-built systems, one per fault kind. The shop:
+ *   frontend → checkout → payment,  frontend → cart → redis (external);
+ *   pods implement the services, pods run on node-1 / node-2.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { rankCauses } from '../../services/rca/engine/rank.ts';
+import type { RcaInput, SignalSeries } from '../../services/rca/engine/model.ts';
+
+const T = Date.UTC(2026, 0, 1, 12);
+const STEP = 60_000;
+const edges: RcaInput['edges'] = [
+  { from: 'service:frontend', to: 'service:checkout', type: 'CALLS' },
+  { from: 'service:checkout', to: 'service:payment', type: 'CALLS' },
+  { from: 'service:frontend', to: 'service:cart', type: 'CALLS' },
+  { from: 'service:cart', to: 'external:redis:6379', type: 'CALLS' },
+  ...['frontend', 'checkout', 'payment', 'cart'].flatMap((s, i) => [
+    { from: `pod:shop/${s}-1`, to: `service:${s}`, type: 'IMPLEMENTS' },
+    { from: `node:node-${(i % 2) + 1}`, to: `pod:shop/${s}-1`, type: 'RUNS' },
+  ]),
+];
+const entities = [...new Set(edges.flatMap((e) => [e.from, e.to]))];
+
+/** A flat noisy baseline around `level`, and an observed window that jumps to `to` from minute `from`. */
+function series(entity: string, signal: string, kind: SignalSeries['kind'], level: number, to: number, opts: { from?: number; inclusive?: boolean } = {}): SignalSeries {
+  const noise = (i: number) => level * 0.03 * Math.sin(i * 1.7);
+  const from = opts.from ?? 1;
+  return {
+    entity, signal, kind, inclusive: opts.inclusive,
+    baseline: Array.from({ length: 30 }, (_, i) => level + noise(i)),
+    observed: Array.from({ length: 5 }, (_, i) => (i >= from ? to : level) + noise(i + 100)),
+    observedStart: T, step: STEP,
+  };
+}
+/** Healthy signals everywhere, so every candidate has a baseline. */
+const healthy: SignalSeries[] = ['frontend', 'checkout', 'payment', 'cart'].flatMap((s) => [
+  series(`pod:shop/${s}-1`, 'cpu.usage', 'cpu_saturation', 0.3, 0.3),
+  series(`pod:shop/${s}-1`, 'memory.working_set', 'memory', 200, 200),
+  series(`service:${s}`, 'span.self_time.p90', 'network_delay', 20, 20),
+  series(`service:${s}`, 'span.duration.p90', 'latency', 60, 60, { inclusive: true }),
+  series(`service:${s}`, 'log.error_templates', 'errors', 0, 0),
+]);
+const run = (signals: SignalSeries[], extra: Partial<RcaInput> = {}) => {
+  const byKey = new Map(healthy.map((s) => [`${s.entity}|${s.signal}`, s]));
+  for (const s of signals) byKey.set(`${s.entity}|${s.signal}`, s);
+  return rankCauses({ symptom: 'service:frontend', t: T, entities, edges, signals: [...byKey.values()], ...extra });
+};
+const serviceOf = (id: string) => id.replace(/^pod:shop\/(.*)-1$/, 'service:$1');
+
+describe('fault-tree RCA on hand-built graphs', () => {
+  it('names the culprit of a network delay even though its callers look worse', () => {
+    // The measured pitfall: callers' inclusive p90 76 → 2,284 ms, the culprit only 71 → 273 ms.
+    const causes = run([
+      series('service:frontend', 'span.duration.p90', 'latency', 76, 2284, { inclusive: true }),
+      series('service:checkout', 'span.duration.p90', 'latency', 74, 2200, { inclusive: true }),
+      series('service:payment', 'span.duration.p90', 'latency', 71, 273, { inclusive: true }),
+      series('service:payment', 'span.self_time.p90', 'network_delay', 20, 222),
+    ]);
+    assert.equal(causes[0]!.entity, 'service:payment');
+    assert.equal(causes[0]!.kind, 'network_delay');
+    assert.deepEqual(causes[0]!.path, ['service:frontend', 'service:checkout', 'service:payment']);
+    const frontend = causes.find((c) => c.entity === 'service:frontend');
+    assert.ok(!frontend || frontend.score < causes[0]!.score / 3, 'the caller is explained by its dependency');
+    assert.match(causes[0]!.evidence[0]!.signal, /self_time/);
+  });
+
+  it('finds CPU saturation on the pod, with its onset', () => {
+    const causes = run([
+      series('pod:shop/payment-1', 'cpu.usage', 'cpu_saturation', 0.3, 0.98, { from: 2 }),
+      series('service:payment', 'span.self_time.p90', 'network_delay', 20, 45, { from: 2 }),
+      series('service:frontend', 'span.duration.p90', 'latency', 60, 300, { inclusive: true, from: 2 }),
+    ]);
+    assert.equal(serviceOf(causes[0]!.entity), 'service:payment');
+    const pod = causes.find((c) => c.entity === 'pod:shop/payment-1')!;
+    assert.equal(pod.kind, 'cpu_saturation');
+    assert.equal(pod.evidence[0]!.onset, T + 2 * STEP);
+    assert.match(pod.hint, /CPU/);
+  });
+
+  it('finds a memory leak', () => {
+    const causes = run([series('pod:shop/cart-1', 'memory.working_set', 'memory', 200, 900)]);
+    assert.equal(causes[0]!.entity, 'pod:shop/cart-1');
+    assert.equal(causes[0]!.kind, 'memory');
+  });
+
+  it('finds errors and exceptions from log templates, not from callers that only pass them on', () => {
+    const causes = run([
+      series('service:cart', 'log.error_templates', 'errors', 0, 40),
+      series('service:frontend', 'span.errors', 'errors', 0, 30, { inclusive: true }),
+    ]);
+    assert.equal(causes[0]!.entity, 'service:cart');
+    assert.equal(causes[0]!.kind, 'errors');
+  });
+
+  it('names a dependency that is down from connection failures', () => {
+    const causes = run([
+      series('external:redis:6379', 'tcp.connect_failures', 'dependency_down', 0, 50),
+      series('service:cart', 'span.errors', 'errors', 0, 30, { inclusive: true }),
+    ]);
+    assert.equal(causes[0]!.entity, 'external:redis:6379');
+    assert.equal(causes[0]!.kind, 'dependency_down');
+    assert.deepEqual(causes[0]!.path, ['service:frontend', 'service:cart', 'external:redis:6379']);
+  });
+
+  it('blames a recent deploy when the changed service misbehaves', () => {
+    const causes = run([series('service:checkout', 'log.error_templates', 'errors', 0, 12)], {
+      changes: [{ entity: 'service:checkout', t: T - 5 * 60_000, attr: 'service.version', before: '1.4.2', after: '1.5.0' }],
+    });
+    assert.equal(causes[0]!.entity, 'service:checkout');
+    assert.equal(causes[0]!.kind, 'recent_change');
+    assert.ok(causes[0]!.evidence.some((e) => e.indicator === 'service.version: 1.4.2 → 1.5.0'));
+  });
+
+  it('names a security event as the root cause of CPU contention (a miner)', () => {
+    const causes = run([series('node:node-2', 'cpu.usage', 'cpu_saturation', 0.4, 0.99), series('pod:shop/checkout-1', 'cpu.usage', 'cpu_saturation', 0.3, 0.7)], {
+      security: [{ entity: 'node:node-2', t: T, rule: 'crypto mining' }],
+    });
+    assert.equal(causes[0]!.entity, 'node:node-2');
+    assert.equal(causes[0]!.kind, 'security_event');
+  });
+
+  it('finds nothing in a healthy system, and gives the same answer every time', () => {
+    assert.deepEqual(run([]), []);
+    const a = run([series('pod:shop/cart-1', 'memory.working_set', 'memory', 200, 900)]);
+    const b = run([series('pod:shop/cart-1', 'memory.working_set', 'memory', 200, 900)]);
+    assert.deepEqual(a, b);
+  });
+});
