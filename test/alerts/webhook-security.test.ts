@@ -12,14 +12,11 @@
  */
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
-import { startService } from '../../services/main.ts';
-import { loadConfig } from '../../services/shared/config.ts';
-import { newToken } from '../helpers/service.ts';
+import { newToken, startTestService } from '../helpers/service.ts';
 
 const SECRET = 'webhook-secret-for-tests-0123456789';
 const RATE_PER_S = 5;
@@ -28,35 +25,15 @@ const TENANTS = ['sec', 'rate', 'other'] as const;
 type Tenant = (typeof TENANTS)[number];
 const TOKENS = Object.fromEntries(TENANTS.map((t) => [t, newToken()])) as Record<Tenant, string>;
 
-const dataDir = mkdtempSync(join(tmpdir(), 'rootline-webhook-sec-'));
-const running = await (async () => {
-  try {
-    return await startService(
-      loadConfig({
-        ROOTLINE_ROLES: 'all',
-        ROOTLINE_PORT: '0',
-        ROOTLINE_HOST: '127.0.0.1',
-        ROOTLINE_DATA_DIR: dataDir,
-        ROOTLINE_TOKENS: TENANTS.map((t) => `${t}:${TOKENS[t]}`).join(','),
-        ROOTLINE_LOG_LEVEL: 'warn',
-        ROOTLINE_INGEST_WORKERS: '1',
-        ROOTLINE_WEBHOOK_HMAC_SECRET: SECRET,
-        ROOTLINE_ALERT_RATE_PER_S: String(RATE_PER_S),
-      }),
-    );
-  } catch (err) {
-    rmSync(dataDir, { recursive: true, force: true });
-    throw err;
-  }
-})();
-after(async () => {
-  try {
-    await running.close();
-  } finally {
-    rmSync(dataDir, { recursive: true, force: true });
-  }
+const svc = await startTestService({ after }, {
+  ROOTLINE_ROLES: 'all',
+  ROOTLINE_TOKENS: TENANTS.map((t) => `${t}:${TOKENS[t]}`).join(','),
+  ROOTLINE_INGEST_WORKERS: '1',
+  ROOTLINE_WEBHOOK_HMAC_SECRET: SECRET,
+  ROOTLINE_ALERT_RATE_PER_S: String(RATE_PER_S),
 });
-const BASE = running.url.replace(/\/$/, '');
+const dataDir = svc.dataDir;
+const BASE = svc.url;
 const JOURNAL = join(dataDir, 'alerts', 'journal.jsonl');
 
 const WEBHOOKS = {

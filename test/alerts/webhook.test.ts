@@ -17,13 +17,10 @@
  * HMAC signatures and the rate limit need other settings: see webhook-security.test.ts.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { startService } from '../../services/main.ts';
-import { loadConfig } from '../../services/shared/config.ts';
-import { newToken } from '../helpers/service.ts';
+import { newToken, startTestService } from '../helpers/service.ts';
 
 // ---------------------------------------------------------------------------------------------------------
 // The service
@@ -33,35 +30,14 @@ const TENANTS = ['am', 'grafana', 'pd', 'generic', 'bad', 'api', 'a', 'b'] as co
 type Tenant = (typeof TENANTS)[number];
 const TOKENS = Object.fromEntries(TENANTS.map((t) => [t, newToken()])) as Record<Tenant, string>;
 
-const dataDir = mkdtempSync(join(tmpdir(), 'rootline-webhook-'));
-const running = await (async () => {
-  try {
-    return await startService(
-      loadConfig({
-        ROOTLINE_ROLES: 'all',
-        ROOTLINE_PORT: '0',
-        ROOTLINE_HOST: '127.0.0.1',
-        ROOTLINE_DATA_DIR: dataDir,
-        ROOTLINE_TOKENS: TENANTS.map((t) => `${t}:${TOKENS[t]}`).join(','),
-        ROOTLINE_LOG_LEVEL: 'warn',
-        ROOTLINE_INGEST_WORKERS: '1',
-        ROOTLINE_FLUSH_INTERVAL_MS: '100',
-        ROOTLINE_MAX_BODY_BYTES: String(MAX_BODY),
-      }),
-    );
-  } catch (err) {
-    rmSync(dataDir, { recursive: true, force: true });
-    throw err;
-  }
-})();
-after(async () => {
-  try {
-    await running.close();
-  } finally {
-    rmSync(dataDir, { recursive: true, force: true });
-  }
+const svc = await startTestService({ after }, {
+  ROOTLINE_ROLES: 'all',
+  ROOTLINE_TOKENS: TENANTS.map((t) => `${t}:${TOKENS[t]}`).join(','),
+  ROOTLINE_INGEST_WORKERS: '1',
+  ROOTLINE_MAX_BODY_BYTES: String(MAX_BODY),
 });
-const BASE = running.url.replace(/\/$/, '');
+const dataDir = svc.dataDir;
+const BASE = svc.url;
 const JOURNAL = join(dataDir, 'alerts', 'journal.jsonl');
 
 // ---------------------------------------------------------------------------------------------------------

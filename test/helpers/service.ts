@@ -88,7 +88,8 @@ export async function startTestService(t: AfterHook, envOverrides: Record<string
         ROOTLINE_FLUSH_INTERVAL_MS: '100',
         ...envOverrides,
       },
-      { roles: 'ingest' },
+      // Ingest alone unless the test asks for more roles.
+      { roles: envOverrides.ROOTLINE_ROLES ?? 'ingest' },
     );
     service = await startService(config);
   } catch (err) {
