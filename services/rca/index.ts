@@ -12,18 +12,24 @@ import { TopologyCorrelator } from './alerts/correlate.ts';
 import { AlertJournal } from './alerts/journal.ts';
 import { DEFAULT_SETTINGS } from './alerts/model.ts';
 import { alertRoutes } from './alerts/routes.ts';
-import { AlertService } from './alerts/service.ts';
+import { AlertService, RCA_QUEUE, type RcaJob } from './alerts/service.ts';
+import { RcaService } from './engine/service.ts';
+import { rcaRoutes } from './engine/routes.ts';
+import type { TelemetryStore } from '../shared/telemetry/store.ts';
 
 export { AlertService, RCA_QUEUE, type RcaJob } from './alerts/service.ts';
+export { RcaService, type RcaResult } from './engine/service.ts';
+export { rankCauses } from './engine/rank.ts';
 export { fingerprint } from './alerts/fingerprint.ts';
 
 export interface RcaRole {
   alerts: AlertService;
+  rca: RcaService;
   register(app: FastifyInstance): Promise<void>;
   close(): Promise<void>;
 }
 
-export async function createRcaRole(deps: { config: Config; dataDir: string; topology: TopologyStore; queues: QueueBackend; log: Logger }): Promise<RcaRole> {
+export async function createRcaRole(deps: { config: Config; dataDir: string; topology: TopologyStore; telemetry: TelemetryStore; queues: QueueBackend; log: Logger }): Promise<RcaRole> {
   const a = deps.config.alerts;
   const service = new AlertService(
     { ...DEFAULT_SETTINGS, windowMs: a.windowMs, maxIncidentAgeMs: a.maxIncidentAgeMs, hops: a.hops, minAlerts: a.minAlerts, dedupLabels: a.dedupLabels },
@@ -34,15 +40,21 @@ export async function createRcaRole(deps: { config: Config; dataDir: string; top
   );
   const replayed = await service.recover();
   if (replayed > 0) deps.log.info({ entries: replayed }, 'alert state rebuilt from the journal');
+  const rca = new RcaService(deps.telemetry, deps.topology, service, deps.log);
+  const worker = deps.queues.worker<RcaJob, void>(RCA_QUEUE, async (job) => rca.run(job.data.tenant, job.data.incidentId), { concurrency: 1 });
+  worker.on('failed', (e) => deps.log.warn({ job: e.jobId, error: e.error }, 'rca job failed'));
   const timer = setInterval(() => void service.tick().catch((err: unknown) => deps.log.warn({ err }, 'alert tick failed')), 30_000);
   timer.unref();
   return {
     alerts: service,
+    rca,
     async register(app) {
-      await app.register(alertRoutes, { service, ratePerS: a.ratePerS, hmacSecret: a.hmacSecret });
+      await app.register(alertRoutes, { service, ratePerS: a.ratePerS, hmacSecret: a.hmacSecret, rootCauses: (id) => rca.cached(id)?.causes ?? null });
+      await app.register(rcaRoutes, { rca, alerts: service });
     },
     async close() {
       clearInterval(timer);
+      await worker.close();
     },
   };
 }

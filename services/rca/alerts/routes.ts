@@ -86,6 +86,8 @@ const alertOut = (a: AlertState) => ({
 
 export interface AlertRoutesOptions {
   service: AlertService;
+  /** Ranked causes of an incident once RCA has run, else null. */
+  rootCauses?: (incidentId: string) => unknown[] | null;
   ratePerS: number;
   hmacSecret?: string;
 }
@@ -213,7 +215,7 @@ export const alertRoutes: FastifyPluginAsyncTypebox<AlertRoutesOptions> = async 
     async (req, reply) => {
       const inc = getIncident(req.tenant, req.params.id);
       if (!inc) return reply.code(404).send({ code: 404, message: `no incident ${req.params.id}` });
-      return { ...summary(inc), alerts: opts.service.engine.alertsOf(inc).map(alertOut), timeline: inc.timeline, rootCauses: null };
+      return { ...summary(inc), alerts: opts.service.engine.alertsOf(inc).map(alertOut), timeline: inc.timeline, rootCauses: opts.rootCauses?.(inc.id) ?? null };
     },
   );
   for (const action of ['acknowledge', 'resolve'] as const) {

@@ -38,6 +38,9 @@ interface Scored {
   kind: FaultKind;
 }
 
+const weighted = (e: { strength: number; inclusive: boolean; explained: boolean }) =>
+  e.strength * (e.inclusive ? (e.explained ? WEIGHT.explained : WEIGHT.inclusive) : WEIGHT.exclusive);
+
 export function rankCauses(input: RcaInput, limit = 10): Cause[] {
   const deps = new Map<string, string[]>(); // entity → what it depends on or runs on
   for (const e of input.edges) {
@@ -110,9 +113,9 @@ export function rankCauses(input: RcaInput, limit = 10): Cause[] {
   for (const s of scored.values()) {
     const stack = new Set([s.entity, ...below(s.entity)]);
     let score = 0;
-    for (const ev of s.evidence) score = Math.max(score, ev.strength * (ev.inclusive ? (ev.explained ? WEIGHT.explained : WEIGHT.inclusive) : WEIGHT.exclusive));
+    for (const ev of s.evidence) score = Math.max(score, weighted(ev));
     // Secondary evidence adds a little, so two independent signals beat one.
-    const rest = s.evidence.map((e) => e.strength * (e.inclusive ? (e.explained ? WEIGHT.explained : WEIGHT.inclusive) : 1)).sort((a, b) => b - a).slice(1);
+    const rest = s.evidence.map(weighted).sort((a, b) => b - a).slice(1);
     score += 0.1 * rest.reduce((a, b) => a + b, 0);
     const anomalous = score > 0;
     const change = (input.changes ?? []).find((c) => c.entity === s.entity && c.t <= input.t && c.t >= input.t - window);
@@ -138,8 +141,9 @@ export function rankCauses(input: RcaInput, limit = 10): Cause[] {
     kind: s.kind,
     confidence: Math.round((s.score / total) * 1000) / 1000,
     score: Math.round(s.score * 1000) / 1000,
+    // Strongest first, weighted as in the score: an entity's own (exclusive) evidence before what it passes on.
     evidence: s.evidence
-      .sort((a, b) => b.strength - a.strength)
+      .sort((a, b) => weighted(b) - weighted(a) || a.signal.localeCompare(b.signal))
       .map(({ kind: _k, inclusive: _i, strength: _s, explained, ...e }) => ({ ...e, indicator: explained ? `${e.indicator}, explained by a dependency` : e.indicator })),
     path: pathTo(s.entity),
     hint: HINTS[s.kind],

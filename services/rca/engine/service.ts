@@ -1,0 +1,77 @@
+/**
+ * Runs RCA for an entity at a time, or for an incident (its first service-level entity at its start), and
+ * keeps the latest result per incident version. The same inputs give the same result: the snapshot is read
+ * with fixed windows and the engine is deterministic.
+ */
+import type { Logger } from 'pino';
+import type { TelemetryStore } from '../../shared/telemetry/store.ts';
+import type { TopologyStore } from '../../topology/store.ts';
+import type { AlertService } from '../alerts/service.ts';
+import type { Incident } from '../alerts/model.ts';
+import type { Cause } from './model.ts';
+import { rankCauses } from './rank.ts';
+import { loadSnapshot } from './snapshot.ts';
+
+export interface RcaResult {
+  symptom: string;
+  t: number;
+  causes: Cause[];
+  /** Service-level ranking: pods and processes folded into the service they implement. */
+  services: { service: string; score: number; kind: string }[];
+  incidentId?: string;
+  incidentVersion?: number;
+}
+
+export class RcaService {
+  private readonly byIncident = new Map<string, RcaResult>();
+
+  constructor(
+    private readonly telemetry: TelemetryStore,
+    private readonly topology: TopologyStore,
+    private readonly alerts: AlertService | undefined,
+    private readonly log: Logger,
+  ) {}
+
+  async analyze(symptom: string, t: number): Promise<RcaResult> {
+    const input = await loadSnapshot(this.telemetry, this.topology, symptom, t);
+    const causes = rankCauses(input, 20);
+    const implementsOf = new Map<string, string>();
+    for (const e of input.edges) if (e.type === 'IMPLEMENTS') implementsOf.set(e.from, e.to);
+    const services = new Map<string, { service: string; score: number; kind: string }>();
+    for (const c of causes) {
+      const svc = c.entity.startsWith('service:') || c.entity.startsWith('external:') ? c.entity : implementsOf.get(c.entity);
+      if (!svc) continue;
+      const prev = services.get(svc);
+      if (!prev || prev.score < c.score) services.set(svc, { service: svc, score: c.score, kind: c.kind });
+    }
+    return { symptom, t, causes, services: [...services.values()].sort((a, b) => b.score - a.score || a.service.localeCompare(b.service)) };
+  }
+
+  /** The entity an incident's RCA starts from: a service if it has one, else its first entity. */
+  static symptomOf(inc: Incident): string | undefined {
+    return inc.entities.find((e) => e.startsWith('service:')) ?? inc.entities[0];
+  }
+
+  async forIncident(inc: Incident): Promise<RcaResult | undefined> {
+    const cached = this.byIncident.get(inc.id);
+    if (cached && cached.incidentVersion === inc.version) return cached;
+    const symptom = RcaService.symptomOf(inc);
+    if (!symptom) return undefined;
+    const r = { ...(await this.analyze(symptom, inc.createdAt)), incidentId: inc.id, incidentVersion: inc.version };
+    this.byIncident.set(inc.id, r);
+    if (this.byIncident.size > 10_000) this.byIncident.delete(this.byIncident.keys().next().value!);
+    return r;
+  }
+
+  cached(incidentId: string): RcaResult | undefined {
+    return this.byIncident.get(incidentId);
+  }
+
+  /** Queue entry point: RCA for an incident version, if it still exists. */
+  async run(tenant: string, incidentId: string): Promise<void> {
+    const inc = this.alerts?.engine.incidents.get(incidentId);
+    if (!inc || inc.tenant !== tenant || inc.mergedInto) return;
+    const r = await this.forIncident(inc);
+    this.log.debug({ incident: incidentId, top: r?.causes[0]?.entity }, 'rca done');
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * Loads what the RCA engine needs for one incident: the topology as of the incident and, for every entity,
+ * per-minute signals from the telemetry store over a baseline window and an observed window. All reads are
+ * parameterized SQL; entity ids are built exactly as the topology builds them.
+ */
+import type { TelemetryStore } from '../../shared/telemetry/store.ts';
+import type { TopologyStore } from '../../topology/store.ts';
+import { ids } from '../../topology/model.ts';
+import type { FaultKind, RcaInput, SignalSeries } from './model.ts';
+
+export interface SnapshotOptions {
+  /** Baseline: [t − baselineFromMin, t − baselineToMin] minutes. */
+  baselineFromMin?: number;
+  baselineToMin?: number;
+  /** Observed: [t − observedBeforeMin, t + observedAfterMin] minutes. */
+  observedBeforeMin?: number;
+  observedAfterMin?: number;
+}
+
+interface Row {
+  entity: string;
+  signal: string;
+  minute: number;
+  value: number;
+}
+
+/** Metric name → what an increase means. Names follow OpenTelemetry conventions; unknown names are skipped. */
+export function metricKind(name: string): { kind: FaultKind; inclusive: boolean } | undefined {
+  if (/(^|\.)cpu(\.|_)/.test(name) && !/limit|request/.test(name)) return { kind: 'cpu_saturation', inclusive: false };
+  if (/(^|\.)memory(\.|_)/.test(name) && !/limit|request/.test(name)) return { kind: 'memory', inclusive: false };
+  if (/latency|duration/.test(name)) return { kind: 'latency', inclusive: true };
+  if (/retransmit/.test(name)) return { kind: 'network_delay', inclusive: false };
+  return undefined;
+}
+
+export async function loadSnapshot(telemetry: TelemetryStore, topology: TopologyStore, symptom: string, t: number, o: SnapshotOptions = {}): Promise<RcaInput> {
+  const baseFrom = t - (o.baselineFromMin ?? 40) * 60_000;
+  const baseTo = t - (o.baselineToMin ?? 5) * 60_000;
+  const obsFrom = t - (o.observedBeforeMin ?? 3) * 60_000;
+  const obsTo = t + (o.observedAfterMin ?? 3) * 60_000;
+  const db = telemetry.database;
+  const p = { from: baseFrom, to: obsTo };
+  const win = 'timestamp >= fromUnixTimestamp64Milli({from:Int64}) AND timestamp < fromUnixTimestamp64Milli({to:Int64})';
+  const minute = 'toUnixTimestamp(toStartOfMinute(timestamp)) * 1000';
+  const serviceId = `concat('service:', if(service_namespace != '', concat(service_namespace, '/'), ''), service_name)`;
+
+  const [snap, metricRows, spanRows, logRows, connRows, changes, security] = await Promise.all([
+    topology.window(baseFrom, obsTo),
+    telemetry.query<Row>(
+      `SELECT if(startsWith(metric_name, 'k8s.node.') AND k8s_node_name != '', concat('node:', k8s_node_name),
+                 concat('pod:', if(k8s_namespace_name != '', k8s_namespace_name, 'default'), '/', k8s_pod_name)) AS entity,
+              metric_name AS signal, ${minute} AS minute, avg(value) AS value
+       FROM ${db}.metric_points WHERE ${win} AND k8s_pod_name != '' AND metric_type IN ('gauge', 'sum')
+       GROUP BY entity, signal, minute`,
+      p,
+    ),
+    // Self time: a span's duration less its children's. It grows at the culprit, not at callers that wait.
+    telemetry.query<{ entity: string; minute: number; self_p90: number; p90: number; errors: number }>(
+      `SELECT ${serviceId.replaceAll('service_', 's.service_')} AS entity, toUnixTimestamp(toStartOfMinute(s.timestamp)) * 1000 AS minute,
+              quantile(0.9)(greatest(0, toInt64(s.duration_ns) - toInt64(ifNull(c.child_ns, 0)))) / 1e6 AS self_p90,
+              quantile(0.9)(s.duration_ns) / 1e6 AS p90,
+              countIf(s.status_code = 'ERROR' OR s.http_response_status_code >= 500) AS errors
+       FROM ${db}.spans AS s
+       LEFT JOIN (SELECT trace_id, parent_span_id, sum(duration_ns) AS child_ns FROM ${db}.spans WHERE ${win} GROUP BY trace_id, parent_span_id) AS c
+         ON c.trace_id = s.trace_id AND c.parent_span_id = s.span_id
+       WHERE s.timestamp >= fromUnixTimestamp64Milli({from:Int64}) AND s.timestamp < fromUnixTimestamp64Milli({to:Int64}) AND s.service_name != ''
+       GROUP BY entity, minute`,
+      p,
+    ),
+    telemetry.query<Row>(
+      `SELECT ${serviceId} AS entity, 'log.errors' AS signal, ${minute} AS minute, countIf(severity_number >= 17) AS value
+       FROM ${db}.logs WHERE ${win} AND service_name != '' GROUP BY entity, minute`,
+      p,
+    ),
+    telemetry.query<Row>(
+      `SELECT concat('external:', attributes['network.peer.address'], ':', attributes['network.peer.port']) AS entity, 'tcp.failures' AS signal,
+              ${minute} AS minute, countIf(attributes['aiops.tcp.result'] NOT IN ('ok', '')) AS value
+       FROM ${db}.collector_events WHERE ${win} AND event_name = 'aiops.tcp.connection' AND attributes['aiops.tcp.direction'] = 'outbound'
+       GROUP BY entity, minute`,
+      p,
+    ),
+    topology.changes(t - 30 * 60_000, t + 60_000),
+    telemetry.query<{ host: string; pid: number; pod: string; ns: string; rule: string; t: number }>(
+      `SELECT host_name AS host, process_pid AS pid, k8s_pod_name AS pod, k8s_namespace_name AS ns, attributes['security_rule.name'] AS rule,
+              toUnixTimestamp64Milli(timestamp) AS t
+       FROM ${db}.collector_events WHERE ${win} AND event_name = 'aiops.security.alert' ORDER BY timestamp LIMIT 1000`,
+      p,
+    ),
+  ]);
+
+  const rows: (Row & { kind: FaultKind; inclusive: boolean })[] = [];
+  for (const r of metricRows) {
+    const k = metricKind(r.signal);
+    if (k) rows.push({ ...r, ...k });
+  }
+  for (const r of spanRows) {
+    rows.push({ entity: r.entity, signal: 'span.self_time.p90', minute: r.minute, value: r.self_p90, kind: 'network_delay', inclusive: false });
+    rows.push({ entity: r.entity, signal: 'span.duration.p90', minute: r.minute, value: r.p90, kind: 'latency', inclusive: true });
+    rows.push({ entity: r.entity, signal: 'span.errors', minute: r.minute, value: Number(r.errors), kind: 'errors', inclusive: true });
+  }
+  for (const r of logRows) rows.push({ ...r, value: Number(r.value), kind: 'errors', inclusive: false });
+  for (const r of connRows) rows.push({ ...r, value: Number(r.value), kind: 'dependency_down', inclusive: false });
+
+  // Minute-aligned series: baseline minutes and observed minutes, a missing minute is NaN (ignored).
+  const minutes = (from: number, to: number) => {
+    const out: number[] = [];
+    for (let m = Math.floor(from / 60_000) * 60_000; m < to; m += 60_000) out.push(m);
+    return out;
+  };
+  const baseMinutes = minutes(baseFrom, baseTo);
+  const obsMinutes = minutes(obsFrom, obsTo);
+  const grouped = new Map<string, { kind: FaultKind; inclusive: boolean; values: Map<number, number> }>();
+  for (const r of rows) {
+    const key = `${r.entity}\u0000${r.signal}`;
+    let g = grouped.get(key);
+    if (!g) grouped.set(key, (g = { kind: r.kind, inclusive: r.inclusive, values: new Map() }));
+    g.values.set(Number(r.minute), Number(r.value));
+  }
+  const signals: SignalSeries[] = [];
+  for (const [key, g] of grouped) {
+    const [entity, signal] = key.split('\u0000') as [string, string];
+    signals.push({
+      entity, signal, kind: g.kind, inclusive: g.inclusive,
+      baseline: baseMinutes.map((m) => g.values.get(m) ?? NaN),
+      observed: obsMinutes.map((m) => g.values.get(m) ?? NaN),
+      observedStart: obsMinutes[0]!, step: 60_000,
+    });
+  }
+  return {
+    symptom,
+    t,
+    entities: snap.entities.map((e) => e.id),
+    edges: snap.edges.map((e) => ({ from: e.from, to: e.to, type: e.type })),
+    signals: signals.sort((a, b) => (a.entity + a.signal).localeCompare(b.entity + b.signal)),
+    changes: changes.map((c) => ({ entity: c.entity, t: c.t, attr: c.attr, before: c.before, after: c.after })),
+    security: security.map((s) => ({ entity: s.pod ? ids.pod(s.ns || 'default', s.pod) : ids.process(s.host, s.pid), t: Number(s.t), rule: s.rule })),
+  };
+}
