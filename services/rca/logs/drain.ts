@@ -22,7 +22,7 @@ export const DEFAULT_MASKS: RegExp[] = [
   /(\/|)(\d+\.){3}\d+(:\d+)?/g,
   /\b0x[0-9a-fA-F]+\b/g,
   /\b[0-9a-fA-F]{16,}\b/g,
-  /(?<=[=:\s(\[,]|^)-?\d+(\.\d+)?(?=[\s,)\]:;]|$)/g,
+  /(?<=[=:\s([,]|^)-?\d+(\.\d+)?(?=[\s,)\]:;]|$)/g,
 ];
 
 export interface LogGroup {
