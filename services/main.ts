@@ -67,7 +67,7 @@ export async function startService(config: Config, log: Logger = pino({ level: c
       topologyForRca = newTopologyStore();
       await topologyForRca.init();
     }
-    rca = await createRcaRole({ config, dataDir, topology: topologyForRca, queues, log });
+    rca = await createRcaRole({ config, dataDir, topology: topologyForRca, telemetry: store, queues, log });
     roles.push(rca);
   }
   const app = await buildApp({ config, log, registry, store, roles });
@@ -119,6 +119,7 @@ const USAGE = `usage: rootline <command>
   bench ingest [--json] [--duration S] [--connections N]   OTLP ingest throughput over loopback
   bench topology [--json] [--services N] [--store embedded|neo4j]   topology store writes and queries (Neo4j: NEO4J_URI or the test launcher)
   bench alerts [--json] [--services N] [--faults N] [--alerts N]   alert storm: throughput, noise reduction, grouping F1
+  bench rca [--json] [--services N] [--minutes M]   RCA latency on a synthetic topology with M minutes of traces
   help                                             this text`;
 
 export async function main(argv: string[]): Promise<number> {
@@ -169,6 +170,11 @@ export async function main(argv: string[]): Promise<number> {
     const { benchAlerts } = await import('./bench/alerts.ts');
     const r = await benchAlerts({ services: Number(flags.get('services') ?? 1000), faults: Number(flags.get('faults') ?? 20), alerts: Number(flags.get('alerts') ?? 10_000), concurrency: Number(flags.get('concurrency') ?? 4) });
     console.log(JSON.stringify(r));
+    return 0;
+  }
+  if (cmd === 'bench' && sub === 'rca') {
+    const { benchRca } = await import('./bench/rca.ts');
+    console.log(JSON.stringify(await benchRca({ services: Number(flags.get('services') ?? 1000), minutes: Number(flags.get('minutes') ?? 60), queries: Number(flags.get('queries') ?? 40) })));
     return 0;
   }
   if (cmd === 'bench' && sub === 'topology') {

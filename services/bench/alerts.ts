@@ -40,7 +40,7 @@ export function makeSystem(services: number, domains: number, seed = 3) {
   return { calls: [...new Map(calls.map((c) => [c.join('>'), c])).values()], domainServices, platform };
 }
 
-function otlpTraces(calls: [string, string][], tMs: number) {
+export function otlpTraces(calls: [string, string][], tMs: number) {
   const ns = (ms: number) => String(BigInt(ms) * 1_000_000n);
   const byService = new Map<string, object[]>();
   for (const [from, to] of calls) {

@@ -1,0 +1,323 @@
+/**
+ * The user's monitoring system, played by the RCA evaluation: it watches the entry services of the replayed
+ * system and raises an alert when one of their signals leaves its baseline. Nothing here reads a fault label
+ * or knows a service name: entry services are the services that own root spans in the data.
+ *
+ * Signals, one per-minute series per entry service (each only where the data has it):
+ *
+ * | signal                  | from                                                      | alerts when | alert name          |
+ * |-------------------------|-----------------------------------------------------------|-------------|---------------------|
+ * | `metric.server_latency_p90` | the pods' `k8s.pod.server.latency.p90_seconds` (max over the service's pods) | above | EntryLatencyHigh |
+ * | `trace.root_latency_p90`    | p90 duration of the service's root spans started in the minute | above    | EntryLatencyHigh    |
+ * | `trace.spans_per_request`   | spans per root trace of the service (requests that fail stop early and call less) | below | EntryRequestsFailing |
+ * | `log.errors`                | ERROR-or-worse log lines of the service's pods             | above       | EntryErrorsHigh     |
+ *
+ * The trace CSVs have no status and the metric CSVs' success rate is always 0, so an error signal comes from
+ * logs when there are any; the fan-out of entry traces is the error proxy the traces allow (a request that
+ * fails returns before making its downstream calls).
+ *
+ * Rule, per series: a minute is anomalous when its value is beyond `median ± k·scale` of its baseline, the
+ * same series' earlier minutes that were not anomalous themselves — the last `maxBaseline` (20) of them within
+ * `lookbackMs` (60 min; a dense per-minute series so uses exactly the previous 20 minutes, a sparse one such
+ * as traces kept only around incidents reaches further back) — with at least `minBaseline` (3) of them.
+ * `scale` is 1.4826·MAD, floored at `floorRel` of the median so a flat baseline does not turn noise into
+ * alerts. A minute without enough baseline is never anomalous, and joins later baselines.
+ *
+ * Alerting, per entry service: the first anomalous minute (of any of its series) raises an alert; further
+ * anomalous minutes belong to it until the service has had no anomalous minute for `quietMs` (the cool-down),
+ * after which the next anomalous minute raises a new alert.
+ */
+import type { MetricPoint, OtlpLogRecord, OtlpSpan, Resourced } from './otlp.ts';
+import { nanosToMs } from './otlp.ts';
+import { mad, median } from '../engine/stats.ts';
+
+export { mad, median };
+
+/** One value of a per-minute series; `t` is the start of the minute it describes (epoch ms). */
+export interface MinutePoint {
+  t: number;
+  value: number;
+}
+
+export interface Series {
+  /** The service watched (its `service.name`). */
+  service: string;
+  signal: string;
+  /** Which way is bad. */
+  direction: 'up' | 'down';
+  /** Sorted by time, one point per minute at most. */
+  points: MinutePoint[];
+}
+
+export interface DetectOptions {
+  /** Robust deviations beyond the median that make a minute anomalous. */
+  k: number;
+  /** How far back baseline minutes may come from (ms). */
+  lookbackMs: number;
+  /** At most this many baseline minutes (the most recent). */
+  maxBaseline: number;
+  /** At least this many baseline minutes, else the minute is not judged. */
+  minBaseline: number;
+  /** The scale's floor, as a share of the baseline median. */
+  floorRel: number;
+  /** Cool-down: an alert stays open until the service has been quiet this long (ms). */
+  quietMs: number;
+}
+
+export const DEFAULT_DETECT: DetectOptions = { k: 3, lookbackMs: 60 * 60_000, maxBaseline: 20, minBaseline: 3, floorRel: 0.05, quietMs: 2 * 60_000 };
+
+/** A minute of one series judged anomalous. */
+export interface Flag {
+  service: string;
+  signal: string;
+  t: number;
+  value: number;
+  baseline: number;
+  threshold: number;
+}
+
+/** An alert the monitoring raises: the first anomalous minute after a quiet period. */
+export interface Detection {
+  service: string;
+  /** Start of the anomalous minute (epoch ms): the alert's `startsAt`. */
+  t: number;
+  /** The alert name, from the first flag's signal. */
+  name: string;
+  /** The flags of that minute (several signals may agree). */
+  flags: Flag[];
+}
+
+/** The anomalous minutes of one series under the rule in the file comment. */
+export function flagSeries(s: Series, options: Partial<DetectOptions> = {}): Flag[] {
+  const o = { ...DEFAULT_DETECT, ...options };
+  const flags: Flag[] = [];
+  // Baseline candidates: earlier, non-anomalous points, newest last.
+  const normal: MinutePoint[] = [];
+  for (const p of s.points) {
+    if (!Number.isFinite(p.value)) continue;
+    while (normal.length > 0 && normal[0]!.t < p.t - o.lookbackMs) normal.shift();
+    const base = normal.slice(-o.maxBaseline).map((x) => x.value);
+    let anomalous = false;
+    if (base.length >= o.minBaseline) {
+      const med = median(base);
+      const scale = Math.max(mad(base), Math.abs(med) * o.floorRel, 1e-9);
+      const threshold = s.direction === 'up' ? med + o.k * scale : med - o.k * scale;
+      anomalous = s.direction === 'up' ? p.value > threshold : p.value < threshold;
+      if (anomalous) flags.push({ service: s.service, signal: s.signal, t: p.t, value: p.value, baseline: med, threshold });
+    }
+    if (!anomalous) normal.push(p);
+  }
+  return flags;
+}
+
+/** The alert name for a signal. */
+export function alertName(signal: string): string {
+  if (signal.includes('latency')) return 'EntryLatencyHigh';
+  if (signal.includes('spans_per_request')) return 'EntryRequestsFailing';
+  if (signal.includes('error')) return 'EntryErrorsHigh';
+  return 'EntrySignalAnomalous';
+}
+
+/** Flags every series, then turns each service's flags into alerts with the cool-down. Sorted by time. */
+export function detect(series: readonly Series[], options: Partial<DetectOptions> = {}): Detection[] {
+  const o = { ...DEFAULT_DETECT, ...options };
+  const byService = new Map<string, Flag[]>();
+  for (const s of series) for (const f of flagSeries(s, o)) byService.set(f.service, [...(byService.get(f.service) ?? []), f]);
+  const out: Detection[] = [];
+  for (const [service, flags] of byService) {
+    flags.sort((a, b) => a.t - b.t || a.signal.localeCompare(b.signal));
+    let last = -Infinity;
+    let open: Detection | undefined;
+    for (const f of flags) {
+      if (open && f.t === open.t) open.flags.push(f);
+      else if (f.t - last > o.quietMs) {
+        open = { service, t: f.t, name: alertName(f.signal), flags: [f] };
+        out.push(open);
+      }
+      last = Math.max(last, f.t);
+    }
+  }
+  return out.sort((a, b) => a.t - b.t || a.service.localeCompare(b.service));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Building the series from the replayed records
+
+const MINUTE = 60_000;
+const floorMinute = (ms: number) => Math.floor(ms / MINUTE) * MINUTE;
+
+/** Quantile by nearest rank on a sorted copy. */
+export function quantile(xs: readonly number[], q: number): number {
+  if (xs.length === 0) return NaN;
+  const v = [...xs].sort((a, b) => a - b);
+  return v[Math.min(v.length - 1, Math.max(0, Math.ceil(q * v.length) - 1))]!;
+}
+
+/** What the observer needs to know about the metric and log layout; generic defaults. */
+export interface ObserverOptions {
+  /** The per-pod server latency gauge (seconds) to watch. */
+  latencyMetric: string;
+  /**
+   * A metric point at time T describes the minute before it ([T − 60 s, T]: the Nezha collector samples rates
+   * over the last minute), so its minute starts at T − this.
+   */
+  metricCoversMs: number;
+  /** Trace-derived minutes with fewer root spans than this are not judged (partial minutes at file edges). */
+  minRoots: number;
+  /** A service owning at least this share of all root spans is an entry service. */
+  entryShare: number;
+}
+
+export const DEFAULT_OBSERVER: ObserverOptions = { latencyMetric: 'k8s.pod.server.latency.p90_seconds', metricCoversMs: 60_000, minRoots: 20, entryShare: 0.01 };
+
+interface RootMinute {
+  durations: number[];
+  spans: number;
+}
+
+/**
+ * Collects, while the replay streams records, what the monitoring needs: per service and minute the root
+ * span durations and the spans of those traces, the watched latency gauge, and log error counts. Feed it
+ * de-duplicated records in roughly time order (a trace's root before or with its children).
+ */
+export class EntryObserver {
+  readonly options: ObserverOptions;
+  private readonly roots = new Map<string, Map<number, RootMinute>>();
+  private readonly rootCount = new Map<string, number>();
+  /** traceId → the root's minute record; pruned by data time so memory stays bounded on long replays. */
+  private readonly traceRoot = new Map<string, { minute: RootMinute; t: number }>();
+  private latestMs = 0;
+  private readonly latency = new Map<string, Map<number, number>>();
+  private readonly logs = new Map<string, Map<number, { all: number; errors: number }>>();
+
+  constructor(options: Partial<ObserverOptions> = {}) {
+    this.options = { ...DEFAULT_OBSERVER, ...options };
+  }
+
+  addSpans(items: readonly Resourced<OtlpSpan>[]): void {
+    for (const it of items) {
+      if (it.record.parentSpanId !== '') continue;
+      const service = it.resource['service.name'] ?? '';
+      const start = nanosToMs(it.record.startTimeUnixNano);
+      const minute = floorMinute(start);
+      let perMinute = this.roots.get(service);
+      if (!perMinute) this.roots.set(service, (perMinute = new Map()));
+      let m = perMinute.get(minute);
+      if (!m) perMinute.set(minute, (m = { durations: [], spans: 0 }));
+      m.durations.push(Number(BigInt(it.record.endTimeUnixNano) - BigInt(it.record.startTimeUnixNano)) / 1e6);
+      this.rootCount.set(service, (this.rootCount.get(service) ?? 0) + 1);
+      this.traceRoot.set(it.record.traceId, { minute: m, t: start });
+      this.latestMs = Math.max(this.latestMs, start);
+    }
+    for (const it of items) {
+      const r = this.traceRoot.get(it.record.traceId);
+      if (r) r.minute.spans++;
+    }
+    if (this.traceRoot.size > 500_000) {
+      const keepFrom = this.latestMs - 10 * MINUTE;
+      for (const [id, r] of this.traceRoot) if (r.t < keepFrom) this.traceRoot.delete(id);
+    }
+  }
+
+  addMetricPoints(items: readonly Resourced<MetricPoint>[]): void {
+    for (const it of items) {
+      if (it.record.name !== this.options.latencyMetric) continue;
+      const service = it.resource['service.name'] ?? '';
+      const minute = nanosToMs(it.record.point.timeUnixNano) - this.options.metricCoversMs;
+      let perMinute = this.latency.get(service);
+      if (!perMinute) this.latency.set(service, (perMinute = new Map()));
+      // Several pods of one service: the worst pod speaks for the service.
+      perMinute.set(minute, Math.max(perMinute.get(minute) ?? -Infinity, it.record.point.asDouble));
+    }
+  }
+
+  addLogs(items: readonly Resourced<OtlpLogRecord>[]): void {
+    for (const it of items) {
+      const service = it.resource['service.name'] ?? '';
+      const minute = floorMinute(nanosToMs(it.record.timeUnixNano));
+      let perMinute = this.logs.get(service);
+      if (!perMinute) this.logs.set(service, (perMinute = new Map()));
+      const m = perMinute.get(minute) ?? { all: 0, errors: 0 };
+      m.all++;
+      if (it.record.severityNumber >= 17) m.errors++;
+      perMinute.set(minute, m);
+    }
+  }
+
+  /** Root spans per service, most first. */
+  rootCounts(): [string, number][] {
+    return [...this.rootCount].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  }
+
+  /** Services owning at least `entryShare` of all root spans: where users' requests come in. */
+  entryServices(): string[] {
+    return entryServicesOf(this.rootCounts(), this.options.entryShare);
+  }
+
+  /** The watched series of the given services. */
+  series(services: readonly string[] = this.entryServices()): Series[] {
+    const out: Series[] = [];
+    const sorted = <T>(m: Map<number, T> | undefined) => [...(m ?? new Map<number, T>())].sort((a, b) => a[0] - b[0]);
+    for (const service of services) {
+      const lat = sorted(this.latency.get(service)).map(([t, value]) => ({ t, value }));
+      if (lat.length > 0) out.push({ service, signal: 'metric.server_latency_p90', direction: 'up', points: lat });
+      const roots = sorted(this.roots.get(service)).filter(([, m]) => m.durations.length >= this.options.minRoots);
+      if (roots.length > 0) {
+        out.push({ service, signal: 'trace.root_latency_p90', direction: 'up', points: roots.map(([t, m]) => ({ t, value: quantile(m.durations, 0.9) })) });
+        out.push({ service, signal: 'trace.spans_per_request', direction: 'down', points: roots.map(([t, m]) => ({ t, value: m.spans / m.durations.length })) });
+      }
+      const logs = sorted(this.logs.get(service));
+      if (logs.length > 0) out.push({ service, signal: 'log.errors', direction: 'up', points: logs.map(([t, m]) => ({ t, value: m.errors })) });
+    }
+    return out;
+  }
+}
+
+/** The services owning at least `share` of all root spans (at least the top one when there are any). */
+export function entryServicesOf(rootCounts: readonly [string, number][], share = DEFAULT_OBSERVER.entryShare): string[] {
+  const total = rootCounts.reduce((n, [, c]) => n + c, 0);
+  if (total === 0) return [];
+  const top = [...rootCounts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  return top.filter(([, c], i) => i === 0 || c / total >= share).map(([s]) => s);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Raising the alerts
+
+/** The generic alert body for detections (one alert each, in time order). */
+export function alertBody(detections: readonly Detection[]): { alerts: { name: string; labels: Record<string, string>; annotations: Record<string, string>; startsAt: string; fingerprint: string }[] } {
+  return {
+    alerts: detections.map((d) => {
+      const f = d.flags[0]!;
+      return {
+        name: d.name,
+        labels: { service: d.service, signal: f.signal, source: 'rootline-eval-monitor' },
+        annotations: {
+          summary: `${d.name} on ${d.service}: ${f.signal} ${round(f.value)} beyond ${round(f.threshold)} (baseline ${round(f.baseline)})`,
+          signals: d.flags.map((x) => x.signal).join(','),
+        },
+        startsAt: new Date(d.t).toISOString(),
+        // Each detection is its own alert (Alertmanager would resolve and re-fire; we never resolve).
+        fingerprint: `${d.service}|${d.name}|${d.t}`.slice(0, 128),
+      };
+    }),
+  };
+}
+
+const round = (x: number) => Math.round(x * 1000) / 1000;
+
+/** POSTs the detections to /api/v1/alerts (chunks of 100); returns the incident ids the service reported. */
+export async function raiseAlerts(url: string, token: string, detections: readonly Detection[]): Promise<string[]> {
+  const incidents = new Set<string>();
+  for (let i = 0; i < detections.length; i += 100) {
+    const res = await fetch(`${url}/api/v1/alerts`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(alertBody(detections.slice(i, i + 100))),
+    });
+    if (!res.ok) throw new Error(`POST /api/v1/alerts: ${res.status} ${await res.text()}`);
+    const body = (await res.json()) as { incidents?: string[] };
+    for (const id of body.incidents ?? []) incidents.add(id);
+  }
+  return [...incidents];
+}
