@@ -41,18 +41,22 @@ interface Scored {
 const weighted = (e: { strength: number; inclusive: boolean; explained: boolean }) =>
   e.strength * (e.inclusive ? (e.explained ? WEIGHT.explained : WEIGHT.inclusive) : WEIGHT.exclusive);
 
-export function rankCauses(input: RcaInput, limit = 10): Cause[] {
-  const deps = new Map<string, string[]>(); // entity → what it depends on or runs on
-  for (const e of input.edges) {
-    // Horizontal: `from` depends on `to`. Vertical: `to` runs on `from` (node RUNS pod, pod IMPLEMENTS service).
-    const [a, b] = VERTICAL.has(e.type) ? [e.to, e.from] : [e.from, e.to];
+/** What each entity depends on or runs on: horizontal `from` depends on `to`; vertical `to` runs on `from`. */
+export function dependencyMap(edges: RcaInput['edges']): Map<string, string[]> {
+  const deps = new Map<string, string[]>();
+  for (const e of edges) {
     if (e.type === 'EXPOSES') continue; // an endpoint does not hold up its service
+    const [a, b] = VERTICAL.has(e.type) ? [e.to, e.from] : [e.from, e.to];
     deps.set(a, [...(deps.get(a) ?? []), b]);
   }
-  // Candidates and the path to each: breadth-first from the symptom along dependencies.
-  const parent = new Map<string, string | null>([[input.symptom, null]]);
-  let frontier = [input.symptom];
-  for (let depth = 0; depth < 8 && frontier.length > 0; depth++) {
+  return deps;
+}
+
+/** Breadth-first from the symptom along dependencies: every candidate, with the entity it was reached from. */
+export function candidates(symptom: string, deps: Map<string, string[]>, maxDepth = 8): Map<string, string | null> {
+  const parent = new Map<string, string | null>([[symptom, null]]);
+  let frontier = [symptom];
+  for (let depth = 0; depth < maxDepth && frontier.length > 0; depth++) {
     const next: string[] = [];
     for (const n of frontier) {
       for (const d of (deps.get(n) ?? []).slice().sort()) {
@@ -63,6 +67,12 @@ export function rankCauses(input: RcaInput, limit = 10): Cause[] {
     }
     frontier = next;
   }
+  return parent;
+}
+
+export function rankCauses(input: RcaInput, limit = 10): Cause[] {
+  const deps = dependencyMap(input.edges);
+  const parent = candidates(input.symptom, deps);
   const pathTo = (id: string) => {
     const p: string[] = [];
     for (let c: string | null | undefined = id; c; c = parent.get(c)) p.unshift(c);

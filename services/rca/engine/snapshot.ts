@@ -7,6 +7,7 @@ import type { TelemetryStore } from '../../shared/telemetry/store.ts';
 import type { TopologyStore } from '../../topology/store.ts';
 import { ids } from '../../topology/model.ts';
 import type { FaultKind, RcaInput, SignalSeries } from './model.ts';
+import { candidates, dependencyMap } from './rank.ts';
 
 export interface SnapshotOptions {
   /** Baseline: [t − baselineFromMin, t − baselineToMin] minutes. */
@@ -39,18 +40,28 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
   const obsFrom = t - (o.observedBeforeMin ?? 3) * 60_000;
   const obsTo = t + (o.observedAfterMin ?? 3) * 60_000;
   const db = telemetry.database;
-  const p = { from: baseFrom, to: obsTo };
+  const p: Record<string, unknown> = { from: baseFrom, to: obsTo };
   const win = 'timestamp >= fromUnixTimestamp64Milli({from:Int64}) AND timestamp < fromUnixTimestamp64Milli({to:Int64})';
   const minute = 'toUnixTimestamp(toStartOfMinute(timestamp)) * 1000';
   const serviceId = `concat('service:', if(service_namespace != '', concat(service_namespace, '/'), ''), service_name)`;
 
-  const [snap, metricRows, spanRows, logRows, connRows, changes, security] = await Promise.all([
-    topology.window(baseFrom, obsTo),
+  // Only what the symptom depends on can be a cause: read signals for those entities alone, so the cost
+  // follows the size of the dependency subgraph, not of the whole system.
+  const snap = await topology.window(baseFrom, obsTo);
+  const edges = snap.edges.map((e) => ({ from: e.from, to: e.to, type: e.type }));
+  const cand = [...candidates(symptom, dependencyMap(edges)).keys()];
+  const names = (prefix: string) => cand.filter((c) => c.startsWith(prefix)).map((c) => c.slice(prefix.length));
+  const services = names('service:').map((n) => n.split('/').pop()!);
+  const pods = names('pod:').map((n) => n.split('/').pop()!);
+  const nodes = names('node:');
+  Object.assign(p, { services, pods, nodes });
+  const [metricRows, spanRows, logRows, connRows, changes, security] = await Promise.all([
     telemetry.query<Row>(
       `SELECT if(startsWith(metric_name, 'k8s.node.') AND k8s_node_name != '', concat('node:', k8s_node_name),
                  concat('pod:', if(k8s_namespace_name != '', k8s_namespace_name, 'default'), '/', k8s_pod_name)) AS entity,
               metric_name AS signal, ${minute} AS minute, avg(value) AS value
        FROM ${db}.metric_points WHERE ${win} AND k8s_pod_name != '' AND metric_type IN ('gauge', 'sum')
+         AND (k8s_pod_name IN {pods:Array(String)} OR k8s_node_name IN {nodes:Array(String)})
        GROUP BY entity, signal, minute`,
       p,
     ),
@@ -61,15 +72,17 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
               quantile(0.9)(s.duration_ns) / 1e6 AS p90,
               countIf(s.status_code = 'ERROR' OR s.http_response_status_code >= 500) AS errors
        FROM ${db}.spans AS s
-       LEFT JOIN (SELECT trace_id, parent_span_id, sum(duration_ns) AS child_ns FROM ${db}.spans WHERE ${win} GROUP BY trace_id, parent_span_id) AS c
+       LEFT JOIN (SELECT trace_id, parent_span_id, sum(duration_ns) AS child_ns FROM ${db}.spans
+                  WHERE ${win} AND service_name IN {services:Array(String)} GROUP BY trace_id, parent_span_id) AS c
          ON c.trace_id = s.trace_id AND c.parent_span_id = s.span_id
-       WHERE s.timestamp >= fromUnixTimestamp64Milli({from:Int64}) AND s.timestamp < fromUnixTimestamp64Milli({to:Int64}) AND s.service_name != ''
+       WHERE s.timestamp >= fromUnixTimestamp64Milli({from:Int64}) AND s.timestamp < fromUnixTimestamp64Milli({to:Int64})
+         AND s.service_name IN {services:Array(String)}
        GROUP BY entity, minute`,
       p,
     ),
     telemetry.query<Row>(
       `SELECT ${serviceId} AS entity, 'log.errors' AS signal, ${minute} AS minute, countIf(severity_number >= 17) AS value
-       FROM ${db}.logs WHERE ${win} AND service_name != '' GROUP BY entity, minute`,
+       FROM ${db}.logs WHERE ${win} AND service_name IN {services:Array(String)} GROUP BY entity, minute`,
       p,
     ),
     telemetry.query<Row>(
@@ -130,7 +143,7 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
     symptom,
     t,
     entities: snap.entities.map((e) => e.id),
-    edges: snap.edges.map((e) => ({ from: e.from, to: e.to, type: e.type })),
+    edges,
     signals: signals.sort((a, b) => (a.entity + a.signal).localeCompare(b.entity + b.signal)),
     changes: changes.map((c) => ({ entity: c.entity, t: c.t, attr: c.attr, before: c.before, after: c.after })),
     security: security.map((s) => ({ entity: s.pod ? ids.pod(s.ns || 'default', s.pod) : ids.process(s.host, s.pid), t: Number(s.t), rule: s.rule })),

@@ -16,19 +16,24 @@
  * logs when there are any; the fan-out of entry traces is the error proxy the traces allow (a request that
  * fails returns before making its downstream calls).
  *
- * Rule, per series: a minute is anomalous when its value is beyond `median ± k·scale` of its baseline, the
- * same series' earlier minutes that were not anomalous themselves — the last `maxBaseline` (20) of them within
+ * Rule, per series: a minute is anomalous when its value is beyond `median ± k·scale` (k = 3.5) of its
+ * baseline, the same series' earlier minutes that were not flagged themselves — the last `maxBaseline` (20) of them within
  * `lookbackMs` (60 min; a dense per-minute series so uses exactly the previous 20 minutes, a sparse one such
- * as traces kept only around incidents reaches further back) — with at least `minBaseline` (3) of them.
- * `scale` is 1.4826·MAD, floored at `floorRel` of the median so a flat baseline does not turn noise into
- * alerts. A minute without enough baseline is never anomalous, and joins later baselines.
+ * as traces kept only around incidents reaches further back) — with at least `minBaseline` (5) of them (a
+ * warm-up: the MAD of fewer points is too unsteady).
+ * `scale` is 1.4826·MAD, floored at `floorRel` (10 %) of the median so a flat baseline does not turn noise into
+ * alerts. A minute without enough baseline is never anomalous, and joins later baselines. Flagged minutes
+ * (see below) never join a baseline, so a long incident does not become its own baseline.
  *
- * Alerting, per entry service: the first anomalous minute (of any of its series) raises an alert; further
- * anomalous minutes belong to it until the service has had no anomalous minute for `quietMs` (the cool-down),
- * after which the next anomalous minute raises a new alert.
+ * A series flags anomalous minutes only in runs of `confirm` (2) consecutive ones (a one-minute blip is not an
+ * incident; the alert's start is still the run's first minute, as Prometheus' `for:` keeps `activeAt`).
+ *
+ * Alerting, per entry service: the first flagged minute (of any of its series) raises an alert; further
+ * flagged minutes belong to it until the service has had no flagged minute for `quietMs` (the cool-down),
+ * after which the next flagged minute raises a new alert.
  */
 import type { MetricPoint, OtlpLogRecord, OtlpSpan, Resourced } from './otlp.ts';
-import { nanosToMs } from './otlp.ts';
+import { SPAN_KIND, nanosToMs } from './otlp.ts';
 import { mad, median } from '../engine/stats.ts';
 
 export { mad, median };
@@ -62,9 +67,15 @@ export interface DetectOptions {
   floorRel: number;
   /** Cool-down: an alert stays open until the service has been quiet this long (ms). */
   quietMs: number;
+  /** Anomalous minutes in a row (each within 90 s of the last) before a series flags them, like Prometheus' `for:`. */
+  confirm: number;
 }
 
-export const DEFAULT_DETECT: DetectOptions = { k: 3, lookbackMs: 60 * 60_000, maxBaseline: 20, minBaseline: 3, floorRel: 0.05, quietMs: 2 * 60_000 };
+/**
+ * k 3.5 and a 10 % floor: on white noise of 10 % (or uniform ±20 %) around a level, 200 four-hour series raise
+ * no alert; with k 3 and a 5 % floor a quarter of them did (the MAD of 20 points is itself noisy).
+ */
+export const DEFAULT_DETECT: DetectOptions = { k: 3.5, lookbackMs: 60 * 60_000, maxBaseline: 20, minBaseline: 5, floorRel: 0.1, quietMs: 2 * 60_000, confirm: 2 };
 
 /** A minute of one series judged anomalous. */
 export interface Flag {
@@ -87,26 +98,44 @@ export interface Detection {
   flags: Flag[];
 }
 
-/** The anomalous minutes of one series under the rule in the file comment. */
+/**
+ * The flagged minutes of one series under the rule in the file comment: anomalous minutes in runs of at least
+ * `confirm`; the first minute of a run is the alert's start. Anomalous minutes never join a baseline.
+ */
 export function flagSeries(s: Series, options: Partial<DetectOptions> = {}): Flag[] {
   const o = { ...DEFAULT_DETECT, ...options };
   const flags: Flag[] = [];
   // Baseline candidates: earlier, non-anomalous points, newest last.
   const normal: MinutePoint[] = [];
+  // The current run of anomalous minutes, and their points: a run too short to alert on was noise, and its
+  // minutes join the baseline after all (dropping every high value would bias the baseline low and narrow).
+  let run: Flag[] = [];
+  let runPoints: MinutePoint[] = [];
+  const endRun = () => {
+    if (run.length >= Math.max(1, o.confirm)) flags.push(...run);
+    else normal.push(...runPoints);
+    run = [];
+    runPoints = [];
+  };
   for (const p of s.points) {
     if (!Number.isFinite(p.value)) continue;
     while (normal.length > 0 && normal[0]!.t < p.t - o.lookbackMs) normal.shift();
     const base = normal.slice(-o.maxBaseline).map((x) => x.value);
-    let anomalous = false;
+    let flag: Flag | undefined;
     if (base.length >= o.minBaseline) {
       const med = median(base);
       const scale = Math.max(mad(base), Math.abs(med) * o.floorRel, 1e-9);
       const threshold = s.direction === 'up' ? med + o.k * scale : med - o.k * scale;
-      anomalous = s.direction === 'up' ? p.value > threshold : p.value < threshold;
-      if (anomalous) flags.push({ service: s.service, signal: s.signal, t: p.t, value: p.value, baseline: med, threshold });
+      if (s.direction === 'up' ? p.value > threshold : p.value < threshold) flag = { service: s.service, signal: s.signal, t: p.t, value: p.value, baseline: med, threshold };
     }
-    if (!anomalous) normal.push(p);
+    const last = run[run.length - 1];
+    if (!flag || (last && p.t - last.t > 90_000)) endRun();
+    if (flag) {
+      run.push(flag);
+      runPoints.push(p);
+    } else normal.push(p);
   }
+  endRun();
   return flags;
 }
 
@@ -157,6 +186,8 @@ export function quantile(xs: readonly number[], q: number): number {
 export interface ObserverOptions {
   /** The per-pod server latency gauge (seconds) to watch. */
   latencyMetric: string;
+  /** The per-pod CPU gauge, kept per service for the harness's fallback ranking only. */
+  cpuMetric: string;
   /**
    * A metric point at time T describes the minute before it ([T − 60 s, T]: the Nezha collector samples rates
    * over the last minute), so its minute starts at T − this.
@@ -168,7 +199,16 @@ export interface ObserverOptions {
   entryShare: number;
 }
 
-export const DEFAULT_OBSERVER: ObserverOptions = { latencyMetric: 'k8s.pod.server.latency.p90_seconds', metricCoversMs: 60_000, minRoots: 20, entryShare: 0.01 };
+export const DEFAULT_OBSERVER: ObserverOptions = {
+  latencyMetric: 'k8s.pod.server.latency.p90_seconds',
+  cpuMetric: 'k8s.pod.cpu.usage_rate_percent',
+  metricCoversMs: 60_000,
+  minRoots: 20,
+  entryShare: 0.01,
+};
+
+/** Server-span durations kept per service and minute (a uniform sample beyond this). */
+const RESERVOIR = 256;
 
 interface RootMinute {
   durations: number[];
@@ -189,6 +229,9 @@ export class EntryObserver {
   private latestMs = 0;
   private readonly latency = new Map<string, Map<number, number>>();
   private readonly logs = new Map<string, Map<number, { all: number; errors: number }>>();
+  private readonly cpu = new Map<string, Map<number, number>>();
+  private readonly server = new Map<string, Map<number, { seen: number; sample: number[] }>>();
+  private rand = 0x2545f491;
 
   constructor(options: Partial<ObserverOptions> = {}) {
     this.options = { ...DEFAULT_OBSERVER, ...options };
@@ -196,6 +239,7 @@ export class EntryObserver {
 
   addSpans(items: readonly Resourced<OtlpSpan>[]): void {
     for (const it of items) {
+      if (it.record.kind === SPAN_KIND.SERVER) this.sampleServer(it);
       if (it.record.parentSpanId !== '') continue;
       const service = it.resource['service.name'] ?? '';
       const start = nanosToMs(it.record.startTimeUnixNano);
@@ -219,13 +263,34 @@ export class EntryObserver {
     }
   }
 
+  private sampleServer(it: Resourced<OtlpSpan>): void {
+    const service = it.resource['service.name'] ?? '';
+    const minute = floorMinute(nanosToMs(it.record.startTimeUnixNano));
+    let perMinute = this.server.get(service);
+    if (!perMinute) this.server.set(service, (perMinute = new Map()));
+    let m = perMinute.get(minute);
+    if (!m) perMinute.set(minute, (m = { seen: 0, sample: [] }));
+    const d = Number(BigInt(it.record.endTimeUnixNano) - BigInt(it.record.startTimeUnixNano)) / 1e6;
+    m.seen++;
+    if (m.sample.length < RESERVOIR) m.sample.push(d);
+    else {
+      // xorshift32: a deterministic reservoir sample.
+      this.rand ^= this.rand << 13;
+      this.rand ^= this.rand >>> 17;
+      this.rand ^= this.rand << 5;
+      const j = (this.rand >>> 0) % m.seen;
+      if (j < RESERVOIR) m.sample[j] = d;
+    }
+  }
+
   addMetricPoints(items: readonly Resourced<MetricPoint>[]): void {
     for (const it of items) {
-      if (it.record.name !== this.options.latencyMetric) continue;
+      const into = it.record.name === this.options.latencyMetric ? this.latency : it.record.name === this.options.cpuMetric ? this.cpu : undefined;
+      if (!into) continue;
       const service = it.resource['service.name'] ?? '';
       const minute = nanosToMs(it.record.point.timeUnixNano) - this.options.metricCoversMs;
-      let perMinute = this.latency.get(service);
-      if (!perMinute) this.latency.set(service, (perMinute = new Map()));
+      let perMinute = into.get(service);
+      if (!perMinute) into.set(service, (perMinute = new Map()));
       // Several pods of one service: the worst pod speaks for the service.
       perMinute.set(minute, Math.max(perMinute.get(minute) ?? -Infinity, it.record.point.asDouble));
     }
@@ -242,6 +307,34 @@ export class EntryObserver {
       if (it.record.severityNumber >= 17) m.errors++;
       perMinute.set(minute, m);
     }
+  }
+
+  /**
+   * Per-service series of every service (not only entry services), for a naive ranking that tests the
+   * harness without Rootline's RCA: server-span p90 (ms), CPU and server latency gauges.
+   */
+  serviceSeries(): Map<string, Map<string, MinutePoint[]>> {
+    const out = new Map<string, Map<string, MinutePoint[]>>();
+    const put = (service: string, signal: string, points: MinutePoint[]) => {
+      if (points.length === 0) return;
+      let m = out.get(service);
+      if (!m) out.set(service, (m = new Map()));
+      m.set(signal, points.sort((a, b) => a.t - b.t));
+    };
+    for (const [service, perMinute] of this.server) put(service, 'trace.server_latency_p90', [...perMinute].map(([t, m]) => ({ t, value: quantile(m.sample, 0.9) })));
+    for (const [service, perMinute] of this.cpu) put(service, 'metric.cpu', [...perMinute].map(([t, value]) => ({ t, value })));
+    for (const [service, perMinute] of this.latency) put(service, 'metric.server_latency_p90', [...perMinute].map(([t, value]) => ({ t, value })));
+    return out;
+  }
+
+  /** Minutes (start, epoch ms) with at least one span, and with at least one log record. */
+  dataMinutes(): { spans: Set<number>; logs: Set<number> } {
+    const spans = new Set<number>();
+    for (const perMinute of this.server.values()) for (const t of perMinute.keys()) spans.add(t);
+    for (const perMinute of this.roots.values()) for (const t of perMinute.keys()) spans.add(t);
+    const logs = new Set<number>();
+    for (const perMinute of this.logs.values()) for (const t of perMinute.keys()) logs.add(t);
+    return { spans, logs };
   }
 
   /** Root spans per service, most first. */

@@ -1,0 +1,306 @@
+/**
+ * `rootline eval rca --dataset <dir|archive> [--json]`: scores Rootline's root-cause analysis on labelled
+ * cases in the Nezha layout, through the real pipeline:
+ *
+ * 1. unpack the archive (once, into the git-ignored `.cache/datasets/`), or take an unpacked folder;
+ * 2. start the embedded service as a child process (all roles, a temp data dir, a fresh token, retention off
+ *    so 2022 data is kept, a 2-minute alert grouping window so separate faults stay separate incidents);
+ * 3. replay every case-relevant file over the OTLP/HTTP ingest API ({@link replayDataset});
+ * 4. wait until the topology extraction has caught up;
+ * 5. play the user's monitoring ({@link detect}): watch the entry services, POST an alert to /api/v1/alerts
+ *    for each detected anomaly;
+ * 6. for each labelled case, take the first detection within [inject − 60 s, inject + 180 s] and ask
+ *    POST /api/v1/rca about it; score the service ranking top-1/3/5 (the label is used only here);
+ * 7. stop the service.
+ *
+ * Progress and a per-case table go to stderr; the returned object is what the CLI prints last as JSON.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '../../shared/net.ts';
+import { DEFAULT_DETECT, EntryObserver, detect, raiseAlerts, type DetectOptions, type Detection } from './detect.ts';
+import { listCases, resolveNezhaRoot } from './nezha.ts';
+import { progressPrinter, replayDataset, type ReplayResult } from './replay.ts';
+import { MATCH_WINDOW, askRca, baselineRanking, matchDetections, rankOf, serviceName, summarize, type Accuracy, type CaseResult } from './score.ts';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const FAULT_MS = 180_000;
+const ARCHIVE = /\.(tar\.xz|txz|tar\.gz|tgz|tar)$/;
+
+export interface EvalOptions {
+  /** An unpacked data set (any folder `resolveNezhaRoot` accepts) or its `.tar.xz` / `.tar.gz` archive. */
+  dataset: string;
+  /** The CLI prints the JSON itself; without it a readable summary also goes to stderr. */
+  json?: boolean;
+  /** Keep the service's temp data dir (for debugging); also ROOTLINE_EVAL_KEEP=1. */
+  keep?: boolean;
+  /** Detector settings (defaults: {@link DEFAULT_DETECT}). */
+  detect?: Partial<DetectOptions>;
+  /** Where progress goes; stderr by default. */
+  log?: (line: string) => void;
+}
+
+export interface EvalResult extends Accuracy {
+  by_type: Record<string, Accuracy>;
+  /** By whether spans of the system exist in the fault window ([inject, inject + 180 s]). */
+  by_data: Record<string, Accuracy>;
+  /** `rootline` (POST /api/v1/rca), or `baseline-fallback` when the endpoint is absent: NOT Rootline's RCA. */
+  rca: 'rootline' | 'baseline-fallback';
+  entry_services: string[];
+  /** Alerts the monitoring raised, and how many of them matched no labelled case. */
+  alerts: number;
+  unmatched_alerts: number;
+  /** Detection delay after the injection, seconds: median over detected cases. */
+  detection_delay_s: number | null;
+  replay: { spans: number; points: number; logs: number; requests: number; retries: number; mb: number };
+  timings_s: Record<string, number>;
+}
+
+const seconds = (ms: number) => Math.round(ms / 100) / 10;
+
+/** Unpacks an archive once into `.cache/datasets/<name>` (reused while the archive is unchanged); a folder is returned as is. */
+export function datasetDir(dataset: string, log: (s: string) => void = () => {}): string {
+  const path = resolve(dataset);
+  if (!ARCHIVE.test(path)) return path;
+  const name = basename(path).replace(ARCHIVE, '');
+  const cache = join(ROOT, '.cache', 'datasets', name);
+  const st = statSync(path);
+  const stamp = `${st.size}:${st.mtimeMs}`;
+  const marker = join(cache, '.unpacked-from');
+  if (existsSync(marker) && readFileSync(marker, 'utf8') === stamp) return cache;
+  // Unpack beside the cache and rename, so an interrupted run never leaves a half-filled cache behind.
+  const tmp = `${cache}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  log(`unpacking ${path} into ${cache}`);
+  const flag = /xz$/.test(path) ? '-xJf' : /gz$/.test(path) ? '-xzf' : '-xf';
+  const res = spawnSync('tar', [flag, path, '-C', tmp], { encoding: 'utf8' });
+  if (res.status !== 0) throw new Error(`tar ${flag} ${path} failed: ${res.stderr || res.error?.message}`);
+  writeFileSync(join(tmp, '.unpacked-from'), stamp);
+  rmSync(cache, { recursive: true, force: true });
+  renameSync(tmp, cache);
+  return cache;
+}
+
+interface Service {
+  url: string;
+  token: string;
+  child: ChildProcess;
+  dir: string;
+}
+
+async function startService(log: (s: string) => void): Promise<Service> {
+  const dir = mkdtempSync(join(tmpdir(), 'rootline-eval-'));
+  const port = await freePort();
+  const token = randomBytes(16).toString('hex');
+  const url = `http://127.0.0.1:${port}`;
+  const child = spawn(process.execPath, [join(ROOT, 'bin/rootline.mjs'), 'start', '--role', 'all'], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      ROOTLINE_PORT: String(port),
+      ROOTLINE_HOST: '127.0.0.1',
+      ROOTLINE_DATA_DIR: dir,
+      ROOTLINE_AUTH: 'on',
+      ROOTLINE_TOKENS: `eval:${token}`,
+      ROOTLINE_LOG_LEVEL: 'warn',
+      // 2022 data: no TTL. Faults 4–8 minutes apart: a 2-minute grouping window keeps them apart.
+      ROOTLINE_RETENTION_DAYS: '0',
+      ROOTLINE_ALERT_WINDOW_MS: '120000',
+    },
+    // The service logs (pino) to stdout: keep the CLI's stdout for the result.
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  child.stdout?.pipe(process.stderr);
+  const until = Date.now() + 120_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`the service exited with ${child.exitCode} while starting`);
+    try {
+      if ((await fetch(`${url}/readyz`)).ok) break;
+    } catch {
+      /* not listening yet */
+    }
+    if (Date.now() > until) {
+      await stopService({ url, token, child, dir }, true);
+      throw new Error('the service did not become ready in 120 s');
+    }
+    await sleep(200);
+  }
+  log(`service ready on ${url} (data dir ${dir})`);
+  return { url, token, child, dir };
+}
+
+async function stopService(s: Service, keep: boolean): Promise<void> {
+  if (s.child.exitCode === null && s.child.signalCode === null) {
+    const exited = new Promise((r) => s.child.once('exit', r));
+    s.child.kill('SIGTERM');
+    const timer = setTimeout(() => s.child.kill('SIGKILL'), 30_000);
+    await exited;
+    clearTimeout(timer);
+  }
+  if (!keep) rmSync(s.dir, { recursive: true, force: true });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function getJson<T>(s: Service, path: string): Promise<T> {
+  const res = await fetch(`${s.url}${path}`, { headers: { authorization: `Bearer ${s.token}` } });
+  if (!res.ok) throw new Error(`GET ${path}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+}
+
+/** The topology windows extracted so far (a Prometheus counter on /metrics). */
+async function extractedWindows(s: Service): Promise<number> {
+  const text = await (await fetch(`${s.url}/metrics`)).text();
+  const m = /^rootline_topology_windows_total(?:\{[^}]*\})?\s+([0-9.e+]+)$/m.exec(text);
+  return m ? Number(m[1]) : NaN;
+}
+
+/**
+ * Waits until the topology has caught up with the replay: the services and edges in [from, to] and the
+ * extracted-window count unchanged over three polls 5 s apart (extraction jobs wait ~3 s before running).
+ */
+async function waitForTopology(s: Service, from: number, to: number, log: (l: string) => void, timeoutMs = 30 * 60_000): Promise<{ services: number; edges: number }> {
+  const until = Date.now() + timeoutMs;
+  let last = '';
+  let stable = 0;
+  for (;;) {
+    const snap = await getJson<{ entities: { kind: string }[]; edges: unknown[] }>(s, `/api/v1/topology?from=${from}&to=${to}&view=horizontal`);
+    const services = snap.entities.filter((e) => e.kind === 'service').length;
+    const windows = await extractedWindows(s);
+    const key = `${services}/${snap.edges.length}/${windows}`;
+    stable = key === last && services > 0 ? stable + 1 : 0;
+    if (key !== last) log(`topology: ${services} services, ${snap.edges.length} call edges, ${windows} windows extracted`);
+    last = key;
+    if (stable >= 2) return { services, edges: snap.edges.length };
+    if (Date.now() > until) {
+      log(`topology still changing after ${timeoutMs / 1000} s; going on`);
+      return { services, edges: snap.edges.length };
+    }
+    await sleep(5_000);
+  }
+}
+
+export async function evalRca(opts: EvalOptions): Promise<EvalResult> {
+  const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const keep = opts.keep ?? process.env.ROOTLINE_EVAL_KEEP === '1';
+  const t0 = performance.now();
+  const timings: Record<string, number> = {};
+  const lap = (() => {
+    let t = t0;
+    return (name: string) => {
+      const now = performance.now();
+      timings[name] = seconds(now - t);
+      t = now;
+    };
+  })();
+
+  const layout = await resolveNezhaRoot(datasetDir(opts.dataset, log));
+  const cases = await listCases(layout);
+  if (cases.length === 0) throw new Error(`${layout.root}: no labelled cases`);
+  log(`${cases.length} labelled cases in ${layout.root}`);
+  lap('unpack');
+
+  const svc = await startService(log);
+  lap('start');
+  try {
+    // Replay: the observer sees what is sent, as the user's monitoring would.
+    const observer = new EntryObserver();
+    const replay: ReplayResult = await replayDataset(svc.url, svc.token, layout, progressPrinter((l) => log(l.trimEnd())), { observer });
+    timings.flush = seconds(replay.flushMs);
+    lap('replay');
+    log(`replayed ${replay.sent.spans} spans, ${replay.sent.points} metric points, ${replay.sent.logs} logs in ${seconds(replay.ms)} s (flush ${seconds(replay.flushMs)} s), ${replay.requests} requests, ${replay.retries} retries`);
+
+    const topo = await waitForTopology(svc, cases[0]!.injectTime - 30 * 60_000, cases[cases.length - 1]!.injectTime + 15 * 60_000, log);
+    lap('topology');
+    log(`topology ready: ${topo.services} services, ${topo.edges} call edges`);
+
+    // The monitoring: entry services from the data, alerts from their signals only.
+    const entries = observer.entryServices();
+    log(`entry services (own root spans): ${entries.join(', ') || 'none'}; root spans per service: ${JSON.stringify(Object.fromEntries(observer.rootCounts().slice(0, 10)))}`);
+    const detectOptions = { ...DEFAULT_DETECT, ...opts.detect };
+    const detections = detect(observer.series(entries), detectOptions);
+    if (detections.length > 0) await raiseAlerts(svc.url, svc.token, detections);
+    lap('detect');
+    log(`monitoring raised ${detections.length} alerts (k=${detectOptions.k}, confirm=${detectOptions.confirm}, quiet=${detectOptions.quietMs / 1000}s)`);
+
+    // Scoring: the label picks the detection to ask about, nothing more.
+    const matched = matchDetections(cases, detections, MATCH_WINDOW);
+    const minutes = observer.dataMinutes();
+    const inFault = (set: Set<number>, inject: number) => [...set].some((m) => m + 60_000 > inject && m <= inject + FAULT_MS);
+    const serviceSeries = observer.serviceSeries();
+    let rca: EvalResult['rca'] = 'rootline';
+    const answers = new Map<Detection, string[]>();
+    const results: CaseResult[] = [];
+    for (const c of cases) {
+      const d = matched.get(c.id);
+      const r: CaseResult = {
+        id: c.id, faultType: c.faultType, rootService: c.rootService, detected: !!d, top: [],
+        traces: inFault(minutes.spans, c.injectTime), logs: inFault(minutes.logs, c.injectTime), source: 'none',
+      };
+      if (d) {
+        r.detectionOffsetMs = d.t - c.injectTime;
+        r.detectionSignal = d.flags.map((f) => f.signal).join('+');
+        let ranked = answers.get(d);
+        if (!ranked) {
+          if (rca === 'rootline') {
+            const a = await askRca(svc.url, svc.token, `service:${d.service}`, d.t);
+            if (a.available) ranked = a.services;
+            else {
+              rca = 'baseline-fallback';
+              log('POST /api/v1/rca is not there (404): ranking with the harness\'s NAIVE BASELINE instead, NOT Rootline\'s RCA');
+            }
+          }
+          ranked ??= baselineRanking(serviceSeries, d.t);
+          answers.set(d, ranked);
+        }
+        r.source = rca === 'rootline' ? 'rootline' : 'baseline';
+        r.rank = rankOf(ranked, c.rootService);
+        r.top = ranked.slice(0, 5).map((id) => serviceName(id) ?? id);
+      }
+      results.push(r);
+    }
+    lap('rca');
+
+    const summary = summarize(results);
+    const used = new Set([...matched.values()].filter((d): d is Detection => !!d));
+    const delays = results.filter((r) => r.detectionOffsetMs !== undefined).map((r) => r.detectionOffsetMs!).sort((a, b) => a - b);
+    log('');
+    log('case                  type            root-cause service       detected  signal                       rank  top-3');
+    for (const r of results) {
+      const det = r.detectionOffsetMs === undefined ? '-' : `${r.detectionOffsetMs >= 0 ? '+' : ''}${Math.round(r.detectionOffsetMs / 1000)}s`;
+      log(`${r.id.padEnd(22)}${r.faultType.padEnd(16)}${r.rootService.padEnd(25)}${det.padEnd(10)}${(r.detectionSignal ?? '').slice(0, 28).padEnd(29)}${String(r.rank ?? '-').padEnd(6)}${r.top.slice(0, 3).join(',')}${r.traces ? '' : '  (no traces in window)'}`);
+    }
+    timings.total = seconds(performance.now() - t0);
+    const result: EvalResult = {
+      cases: summary.cases,
+      top1: summary.top1,
+      top3: summary.top3,
+      top5: summary.top5,
+      by_type: summary.by_type,
+      detected: summary.detected,
+      by_data: summary.by_data,
+      rca,
+      entry_services: entries,
+      alerts: detections.length,
+      unmatched_alerts: detections.filter((d) => !used.has(d)).length,
+      detection_delay_s: delays.length ? Math.round(delays[delays.length >> 1]! / 1000) : null,
+      replay: { ...replay.sent, requests: replay.requests, retries: replay.retries, mb: Math.round(replay.bodyBytes / 1e6) },
+      timings_s: timings,
+    };
+    if (!opts.json) {
+      log(`\ntop-1 ${pct(result.top1)}  top-3 ${pct(result.top3)}  top-5 ${pct(result.top5)}  (${result.detected}/${result.cases} detected; ranking: ${rca === 'rootline' ? "Rootline's RCA" : 'NAIVE BASELINE, not Rootline'})`);
+      for (const [t, a] of Object.entries(result.by_type)) log(`  ${t.padEnd(16)} ${a.cases} cases, ${a.detected} detected, top-1 ${pct(a.top1)} top-3 ${pct(a.top3)} top-5 ${pct(a.top5)}`);
+    }
+    return result;
+  } finally {
+    await stopService(svc, keep);
+    if (keep) log(`kept the service data in ${svc.dir}`);
+  }
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
