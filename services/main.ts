@@ -120,6 +120,7 @@ const USAGE = `usage: rootline <command>
   bench topology [--json] [--services N] [--store embedded|neo4j]   topology store writes and queries (Neo4j: NEO4J_URI or the test launcher)
   bench alerts [--json] [--services N] [--faults N] [--alerts N]   alert storm: throughput, noise reduction, grouping F1
   bench rca [--json] [--services N] [--minutes M]   RCA latency on a synthetic topology with M minutes of traces
+  eval rca --dataset <dir> [--json]                replay a Nezha-layout data set through ingest and score RCA top-1/3/5
   help                                             this text`;
 
 export async function main(argv: string[]): Promise<number> {
@@ -170,6 +171,16 @@ export async function main(argv: string[]): Promise<number> {
     const { benchAlerts } = await import('./bench/alerts.ts');
     const r = await benchAlerts({ services: Number(flags.get('services') ?? 1000), faults: Number(flags.get('faults') ?? 20), alerts: Number(flags.get('alerts') ?? 10_000), concurrency: Number(flags.get('concurrency') ?? 4) });
     console.log(JSON.stringify(r));
+    return 0;
+  }
+  if (cmd === 'eval' && sub === 'rca') {
+    const dataset = flags.get('dataset');
+    if (!dataset || dataset === 'true') {
+      console.error('usage: rootline eval rca --dataset <dir or .tar.xz in the Nezha layout> [--json]');
+      return 2;
+    }
+    const { evalRca } = await import('./rca/eval/harness.ts');
+    console.log(JSON.stringify(await evalRca({ dataset, json: flags.has('json') })));
     return 0;
   }
   if (cmd === 'bench' && sub === 'rca') {

@@ -17,13 +17,13 @@
  * fails returns before making its downstream calls).
  *
  * Rule, per series: a minute is anomalous when its value is beyond `median ± k·scale` (k = 3.5) of its
- * baseline, the same series' earlier minutes that were not flagged themselves — the last `maxBaseline` (20) of them within
- * `lookbackMs` (60 min; a dense per-minute series so uses exactly the previous 20 minutes, a sparse one such
- * as traces kept only around incidents reaches further back) — with at least `minBaseline` (5) of them (a
- * warm-up: the MAD of fewer points is too unsteady).
- * `scale` is 1.4826·MAD, floored at `floorRel` (10 %) of the median so a flat baseline does not turn noise into
- * alerts. A minute without enough baseline is never anomalous, and joins later baselines. Flagged minutes
- * (see below) never join a baseline, so a long incident does not become its own baseline.
+ * baseline. The baseline is the same series' earlier minutes that were not flagged: the last `maxBaseline`
+ * (20) of them within `lookbackMs` (60 min; a dense per-minute series thus uses exactly the previous 20
+ * minutes, a sparse one such as traces kept only around incidents reaches further back), and at least
+ * `minBaseline` (5) of them (a warm-up: the MAD of fewer points is too unsteady). `scale` is 1.4826·MAD,
+ * floored at `floorRel` (10 %) of the median so a flat baseline does not turn noise into alerts. A minute
+ * without enough baseline is never anomalous and joins later baselines. Flagged minutes (see below) never
+ * join a baseline, so a long incident does not become its own baseline.
  *
  * A series flags anomalous minutes only in runs of `confirm` (2) consecutive ones (a one-minute blip is not an
  * incident; the alert's start is still the run's first minute, as Prometheus' `for:` keeps `activeAt`).

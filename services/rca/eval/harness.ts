@@ -25,7 +25,7 @@ import { freePort } from '../../shared/net.ts';
 import { DEFAULT_DETECT, EntryObserver, detect, raiseAlerts, type DetectOptions, type Detection } from './detect.ts';
 import { listCases, resolveNezhaRoot } from './nezha.ts';
 import { progressPrinter, replayDataset, type ReplayResult } from './replay.ts';
-import { MATCH_WINDOW, askRca, baselineRanking, matchDetections, rankOf, serviceName, summarize, type Accuracy, type CaseResult } from './score.ts';
+import { MATCH_WINDOW, accuracy, askRca, baselineRanking, matchDetections, rankOf, serviceName, summarize, type Accuracy, type CaseResult } from './score.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const FAULT_MS = 180_000;
@@ -54,6 +54,8 @@ export interface EvalResult extends Accuracy {
   /** Alerts the monitoring raised, and how many of them matched no labelled case. */
   alerts: number;
   unmatched_alerts: number;
+  /** Top-k over the detected cases only: the RCA's share of the result, apart from detection. */
+  when_detected: { cases: number; top1: number; top3: number; top5: number };
   /** Detection delay after the injection, seconds: median over detected cases. */
   detection_delay_s: number | null;
   replay: { spans: number; points: number; logs: number; requests: number; retries: number; mb: number };
@@ -275,6 +277,7 @@ export async function evalRca(opts: EvalOptions): Promise<EvalResult> {
       const det = r.detectionOffsetMs === undefined ? '-' : `${r.detectionOffsetMs >= 0 ? '+' : ''}${Math.round(r.detectionOffsetMs / 1000)}s`;
       log(`${r.id.padEnd(22)}${r.faultType.padEnd(16)}${r.rootService.padEnd(25)}${det.padEnd(10)}${(r.detectionSignal ?? '').slice(0, 28).padEnd(29)}${String(r.rank ?? '-').padEnd(6)}${r.top.slice(0, 3).join(',')}${r.traces ? '' : '  (no traces in window)'}`);
     }
+    const whenDetected = accuracy(results.filter((r) => r.detected));
     timings.total = seconds(performance.now() - t0);
     const result: EvalResult = {
       cases: summary.cases,
@@ -286,6 +289,7 @@ export async function evalRca(opts: EvalOptions): Promise<EvalResult> {
       by_data: summary.by_data,
       rca,
       entry_services: entries,
+      when_detected: { cases: whenDetected.cases, top1: whenDetected.top1, top3: whenDetected.top3, top5: whenDetected.top5 },
       alerts: detections.length,
       unmatched_alerts: detections.filter((d) => !used.has(d)).length,
       detection_delay_s: delays.length ? Math.round(delays[delays.length >> 1]! / 1000) : null,
@@ -294,6 +298,8 @@ export async function evalRca(opts: EvalOptions): Promise<EvalResult> {
     };
     if (!opts.json) {
       log(`\ntop-1 ${pct(result.top1)}  top-3 ${pct(result.top3)}  top-5 ${pct(result.top5)}  (${result.detected}/${result.cases} detected; ranking: ${rca === 'rootline' ? "Rootline's RCA" : 'NAIVE BASELINE, not Rootline'})`);
+      const w = result.when_detected;
+      log(`when detected: top-1 ${pct(w.top1)}  top-3 ${pct(w.top3)}  top-5 ${pct(w.top5)} of ${w.cases}`);
       for (const [t, a] of Object.entries(result.by_type)) log(`  ${t.padEnd(16)} ${a.cases} cases, ${a.detected} detected, top-1 ${pct(a.top1)} top-3 ${pct(a.top3)} top-5 ${pct(a.top5)}`);
     }
     return result;
