@@ -5,17 +5,11 @@
  * webhook bodies with repeats (duplicates) and finally resolves. Measured: alerts/s and request p99, the
  * incidents left, noise reduction (1 − incidents/alerts sent), and pairwise grouping F1 against the faults.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { freePort } from './ingest.ts';
+import { spawnServiceProcess } from './service-process.ts';
 import { rng } from './rng.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 
 /** 20 domains of layered services calling down, plus shared platform services every domain uses. */
@@ -79,27 +73,10 @@ function post(agent: Agent, url: string, token: string, body: object): Promise<{
 
 export async function benchAlerts(opts: { services: number; faults: number; alerts: number; concurrency: number }) {
   const say = (s: string) => process.stderr.write(`${s}\n`);
-  const dir = mkdtempSync(join(tmpdir(), 'rootline-alerts-'));
-  const port = await freePort();
-  const token = randomBytes(16).toString('hex');
   const warmToken = randomBytes(16).toString('hex');
-  const url = `http://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, [join(ROOT, 'bin/rootline.mjs'), 'start'], {
-    cwd: ROOT,
-    env: { ...process.env, ROOTLINE_PORT: String(port), ROOTLINE_DATA_DIR: dir, ROOTLINE_TOKENS: `bench:${token},warmup:${warmToken}`, ROOTLINE_LOG_LEVEL: 'warn', ROOTLINE_FLUSH_INTERVAL_MS: '200' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const auth = { authorization: `Bearer ${token}` };
+  const svc = await spawnServiceProcess({ tokens: (t) => `bench:${t},warmup:${warmToken}`, env: { ROOTLINE_FLUSH_INTERVAL_MS: '200' } });
+  const { url, token, auth } = svc;
   try {
-    for (let i = 0; ; i++) {
-      if (i > 300) throw new Error('service did not start');
-      try {
-        if ((await fetch(`${url}/readyz`)).ok) break;
-      } catch {
-        /* starting */
-      }
-      await new Promise((r) => setTimeout(r, 200));
-    }
     // 1. The system, as traces: its topology is built by the normal extraction.
     const sys = makeSystem(opts.services, opts.faults);
     const now = Date.now();
@@ -234,8 +211,6 @@ export async function benchAlerts(opts: { services: number; faults: number; aler
       recall: Math.round(recall * 10000) / 10000,
     };
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
-    rmSync(dir, { recursive: true, force: true });
+    await svc.stop();
   }
 }

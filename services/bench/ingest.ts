@@ -2,16 +2,12 @@
  * `rootline bench ingest`: starts the embedded service as its own process, drives OTLP protobuf traces at it
  * from a second process over loopback, then waits for every acknowledged span to be stored and counts them.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { freePort } from '../shared/net.ts';
+import { ROOT, spawnServiceProcess } from './service-process.ts';
 export { freePort };
-
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 export interface IngestBenchResult {
   spans_per_s: number;
@@ -34,20 +30,6 @@ function rssMb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   }
 }
 
-async function waitReady(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (child.exitCode !== null) throw new Error(`service exited with ${child.exitCode}`);
-    try {
-      const r = await fetch(`${url}/readyz`);
-      if (r.ok) return;
-    } catch {
-      /* not listening yet */
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error('service did not become ready');
-}
 
 function run(cmd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -60,17 +42,10 @@ function run(cmd: string, args: string[]): Promise<string> {
 
 export async function benchIngest(opts: { durationS: number; connections: number; json: boolean }): Promise<IngestBenchResult> {
   const say = (s: string) => process.stderr.write(`${s}\n`);
-  const dir = mkdtempSync(join(tmpdir(), 'rootline-bench-'));
-  const port = await freePort();
-  const token = randomBytes(16).toString('hex');
-  const url = `http://127.0.0.1:${port}`;
-  const service = spawn(process.execPath, [join(ROOT, 'bin/rootline.mjs'), 'start', '--role', 'ingest'], {
-    cwd: ROOT,
-    env: { ...process.env, ROOTLINE_PORT: String(port), ROOTLINE_DATA_DIR: dir, ROOTLINE_TOKENS: token, ROOTLINE_AUTH: 'on', ROOTLINE_LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const svc = await spawnServiceProcess({ role: 'ingest' });
+  const { url, token } = svc;
+  const service = svc.child;
   try {
-    await waitReady(url, service, 60_000);
     say(`service ready on ${url}; sending OTLP protobuf traces for ${opts.durationS}s over ${opts.connections} connections`);
     let peakRss = 0;
     const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssMb(service.pid!, 'VmRSS'))), 250);
@@ -93,8 +68,6 @@ export async function benchIngest(opts: { durationS: number; connections: number
       statuses: load.statuses,
     };
   } finally {
-    service.kill('SIGTERM');
-    await new Promise((r) => service.once('exit', r));
-    rmSync(dir, { recursive: true, force: true });
+    await svc.stop();
   }
 }

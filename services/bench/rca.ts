@@ -3,39 +3,15 @@
  * layers and into shared platform services) is fed as one hour of OTLP traces, a fault slows one deep service
  * in the last minutes, and RCA is asked over HTTP for the entry services of several domains.
  */
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { freePort } from '../shared/net.ts';
+import { spawnServiceProcess } from './service-process.ts';
 import { makeSystem, otlpTraces } from './alerts.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 export async function benchRca(opts: { services: number; minutes: number; queries: number }) {
   const say = (s: string) => process.stderr.write(`${s}\n`);
-  const dir = mkdtempSync(join(tmpdir(), 'rootline-rca-'));
-  const port = await freePort();
-  const token = randomBytes(16).toString('hex');
-  const url = `http://127.0.0.1:${port}`;
-  const auth = { authorization: `Bearer ${token}` };
-  const child = spawn(process.execPath, [join(ROOT, 'bin/rootline.mjs'), 'start'], {
-    cwd: ROOT,
-    env: { ...process.env, ROOTLINE_PORT: String(port), ROOTLINE_DATA_DIR: dir, ROOTLINE_TOKENS: token, ROOTLINE_LOG_LEVEL: 'warn', ROOTLINE_RETENTION_DAYS: '0' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const svc = await spawnServiceProcess({ env: { ROOTLINE_RETENTION_DAYS: '0' } });
+  const { url, auth } = svc;
   try {
-    for (let i = 0; ; i++) {
-      if (i > 300) throw new Error('service did not start');
-      try {
-        if ((await fetch(`${url}/readyz`)).ok) break;
-      } catch {
-        /* starting */
-      }
-      await new Promise((r) => setTimeout(r, 200));
-    }
     const domains = Math.max(1, Math.round(opts.services / 50));
     const sys = makeSystem(opts.services, domains);
     const end = Math.floor(Date.now() / 60_000) * 60_000 - 60_000;
@@ -79,8 +55,6 @@ export async function benchRca(opts: { services: number; minutes: number; querie
       queries: opts.queries,
     };
   } finally {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
-    rmSync(dir, { recursive: true, force: true });
+    await svc.stop();
   }
 }

@@ -12,6 +12,8 @@ import type { AlertJournal } from './journal.ts';
 import type { AlertChange, EngineSettings, Incident, Silence } from './model.ts';
 
 export const RCA_QUEUE = 'rca';
+/** At most one RCA per incident per this long, started this long after the first change. */
+const RCA_DEBOUNCE_MS = 5_000;
 export interface RcaJob {
   tenant: string;
   incidentId: string;
@@ -119,8 +121,11 @@ export class AlertService {
     if (!this.queues || incidents.length === 0) return;
     const live = incidents.filter((i) => !i.mergedInto);
     try {
+      // Debounced like Alertmanager's group_wait: an alert storm changes an incident many times a second, and
+      // one analysis a few seconds later (it reads the incident as it is then) serves them all.
+      const bucket = Math.floor(Date.now() / RCA_DEBOUNCE_MS);
       await this.queues.queue<RcaJob>(RCA_QUEUE).addBulk(
-        live.map((i) => ({ name: 'incident', data: { tenant: i.tenant, incidentId: i.id, version: i.version }, opts: { jobId: `rca-${i.id}-v${i.version}` } })),
+        live.map((i) => ({ name: 'incident', data: { tenant: i.tenant, incidentId: i.id, version: i.version }, opts: { jobId: `rca-${i.id}-${bucket}`, delayMs: RCA_DEBOUNCE_MS } })),
       );
     } catch (err) {
       // The alert state is already durable; RCA can be asked again on demand.
