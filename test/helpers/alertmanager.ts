@@ -15,7 +15,6 @@
  * - delivery is at least once: a 5xx answer is retried (after ~0.3-1 s) with the same body, a 4xx is not.
  */
 import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { IncomingHttpHeaders, Server } from 'node:http';
@@ -23,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../../services/shared/net.ts';
+import { stopChild } from './process.ts';
 
 /** How to make the skip reason visible in the test report. */
 export const ALERTMANAGER_MISSING =
@@ -195,20 +195,7 @@ export function alertmanagerConfig(opts: AlertmanagerOptions): string {
   return `${lines.join('\n')}\n`;
 }
 
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
-}
 
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGTERM');
-  const gone = await Promise.race([exited(child).then(() => true), sleep(5000, false, { ref: false })]);
-  if (!gone) {
-    child.kill('SIGKILL');
-    await exited(child);
-  }
-}
 
 async function isReady(url: string): Promise<boolean> {
   try {

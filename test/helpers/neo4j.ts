@@ -8,13 +8,14 @@
 import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { exited, findOnPath } from './process.ts';
 
 /** A reachable Neo4j and the way to let it go. */
 export interface TestNeo4j {
@@ -49,18 +50,7 @@ class Unavailable extends Error {}
 function findBinary(name: string): string | undefined {
   // Like run.sh and build.sh: JAVA_HOME's java when JAVA_HOME is set, else the one on PATH.
   const javaHome = process.env.JAVA_HOME;
-  const dirs =
-    name === 'java' && javaHome ? [join(javaHome, 'bin')] : (process.env.PATH ?? '').split(delimiter).filter((dir) => dir !== '');
-  for (const dir of dirs) {
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not in this directory
-    }
-  }
-  return undefined;
+  return name === 'java' && javaHome ? findOnPath(name, [join(javaHome, 'bin')]) : findOnPath(name);
 }
 
 function lastLines(text: string, count = 15): string {
@@ -90,10 +80,6 @@ function buildLauncher(): Promise<void> {
   return built;
 }
 
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
-}
 
 async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;

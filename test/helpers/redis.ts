@@ -3,12 +3,10 @@
  * redis-server on a free loopback port with persistence off.
  */
 import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { createConnection } from 'node:net';
-import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../../services/shared/net.ts';
+import { findOnPath, stopChild } from './process.ts';
 
 /** A reachable Redis and the way to let it go. */
 export interface TestRedis {
@@ -28,19 +26,6 @@ export const REDIS_MISSING = 'redis-server not installed: apt-get install redis-
 
 const READY_TIMEOUT_MS = 10_000;
 
-function findBinary(name: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (dir === '') continue;
-    const candidate = join(dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not in this directory
-    }
-  }
-  return undefined;
-}
 
 
 /** One raw RESP PING; avoids needing a Redis client in the helper. */
@@ -62,21 +47,7 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
-}
 
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGTERM');
-  // Unref'd so a prompt exit does not leave the process waiting out the grace period.
-  const gone = await Promise.race([exited(child).then(() => true), sleep(5000, false, { ref: false })]);
-  if (!gone) {
-    child.kill('SIGKILL');
-    await exited(child);
-  }
-}
 
 async function spawnRedis(binary: string): Promise<TestRedis | undefined> {
   const port = await freePort();
@@ -121,7 +92,7 @@ export async function startRedis(t?: AfterHook): Promise<TestRedis | null> {
   const given = process.env.REDIS_URL;
   if (given !== undefined && given !== '') return { url: given, stop: () => Promise.resolve() };
 
-  const binary = findBinary('redis-server');
+  const binary = findOnPath('redis-server');
   if (binary === undefined) {
     if (process.env.CI === 'true') throw new Error(`${REDIS_MISSING} (CI=true, so the Redis tests may not skip)`);
     return null;

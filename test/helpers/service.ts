@@ -15,6 +15,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../../services/shared/config.ts';
 import { startService, type RunningService } from '../../services/main.ts';
 import { freePort } from '../../services/shared/net.ts';
+import { exited } from './process.ts';
+export { exited };
 export { freePort };
 
 /** The part of node:test's TestContext (or the module-level `after` hook) used for cleanup. */
@@ -121,11 +123,6 @@ export interface SpawnedService extends ChildProcess {
   output(): string;
 }
 
-/** Resolves when the child has exited (at once if it already has). */
-export function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
-}
 
 /**
  * Starts `node bin/rootline.mjs start --role ingest` on `dataDir` and `port` with `token`, and resolves once

@@ -12,6 +12,7 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { requestType } from '../../services/ingest/otlp/decode.ts';
 import { exited, flushService, freePort, newToken, serviceStats, spawnService, type SpawnedService } from '../helpers/service.ts';
+import { stopChild } from '../helpers/process.ts';
 
 const LOOPS = 8;
 const KILL_AFTER_ACKS = 300;
@@ -100,15 +101,7 @@ function walLeftover(walDir: string): { bytes: number; insertInFlight: boolean }
   return { bytes, insertInFlight: cp.inFlightTo !== undefined };
 }
 
-async function stop(child: SpawnedService): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGTERM');
-  const gone = await Promise.race([exited(child).then(() => true), sleep(15_000, false, { ref: false })]);
-  if (!gone) {
-    child.kill('SIGKILL');
-    await exited(child);
-  }
-}
+const stop = (child: SpawnedService): Promise<void> => stopChild(child, 15_000);
 
 test('every acknowledged span survives SIGKILL mid-load, stored exactly once', { timeout: 180_000 }, async (t) => {
   const started = Date.now();
