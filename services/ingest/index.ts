@@ -11,7 +11,6 @@ import { queryRoutes } from './routes/query.ts';
 
 export { IngestPipeline, OverloadError } from './pipeline.ts';
 export { InvalidInputError } from './rows/errors.ts';
-export { requestType as otlpRequestType } from './otlp/decode.ts';
 
 export interface IngestRole {
   pipeline: IngestPipeline;

@@ -65,7 +65,6 @@ export interface EdgeRecord {
   intervals: Interval[];
 }
 
-export type ChangeKind = 'attribute';
 /** A recorded change of an entity's attributes (appear/disappear derive from intervals). */
 export interface ChangeRecord {
   t: Millis;

@@ -21,6 +21,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { newToken, startTestService } from '../helpers/service.ts';
+import type { Silence } from '../../services/rca/alerts/model.ts';
 
 // ---------------------------------------------------------------------------------------------------------
 // The service
@@ -132,21 +133,8 @@ interface Accepted {
   alerts: number;
   incidents: string[];
 }
-interface Matcher {
-  name: string;
-  value: string;
-  isRegex?: boolean;
-  isEqual?: boolean;
-}
-interface SilenceOut {
-  id: string;
-  matchers: Matcher[];
-  entity?: string;
-  startsAt: number;
-  endsAt: number;
-  createdBy: string;
-  comment: string;
-}
+/** A silence as the API returns it: the stored record without its tenant. */
+type SilenceOut = Omit<Silence, 'tenant'>;
 interface ErrorBody {
   code: number;
   message: string;

@@ -159,15 +159,15 @@ export function entityTsv(keys: readonly string[], values: readonly string[], es
 
 /** A resource, prepared once and shared by every row under it. */
 export interface ResourceContext {
+  /** The entity key columns, tab-joined. */
   entity: string;
+  /** The resource attributes as a Map literal. */
   attrsTsv: string;
-  keys: string[];
-  values: string[];
 }
 
 export function resourceContext(resource: any, state: WalkState, what: string): ResourceContext {
   const { keys, values } = flattenAttributes(resource?.attributes, state, `${what}.resource`);
-  return { entity: entityTsv(keys, values, tsvString), attrsTsv: tsvMap(keys, values), keys, values };
+  return { entity: entityTsv(keys, values, tsvString), attrsTsv: tsvMap(keys, values) };
 }
 
 /** Returns the value of `key` in parallel arrays, or ''. */

@@ -61,7 +61,6 @@ export const TABLE_COLUMNS = {
   ],
 } as const;
 
-export type TableName = keyof typeof TABLE_COLUMNS | 'alerts';
 export const WAL_TABLES = ['spans', 'metric_points', 'logs', 'collector_events'] as const;
 export type WalTable = (typeof WAL_TABLES)[number];
 
