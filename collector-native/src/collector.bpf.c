@@ -1,0 +1,758 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Kernel side of the Rootline collector. Tracepoints only: this kernel refuses kprobes, fentry and LSM.
+ *
+ * - TCP lifecycle from tp_btf/inet_sock_set_state, keyed by the socket pointer. The pid there is whatever
+ *   task is on the CPU, so ownership comes from syscall context: the connecting task at SYN_SENT, the
+ *   accepting task at accept()/accept4() exit.
+ * - HTTP/1.x from sock:sock_send_length / sock:sock_recv_length. They fire inside the socket syscall, after
+ *   the data moved, so the user buffer is found from the syscall's own registers: one program per socket
+ *   operation instead of an enter/exit pair per read() and write() on every fd in the system.
+ * - Processes from sched_process_exec / sched_process_exit; security facts from a few syscall tracepoints.
+ *
+ * Nothing here blocks: a full ring is counted (CNT_RING_FULL) and the record dropped. Wakeups are batched
+ * (BPF_RB_NO_WAKEUP) unless the ring passes a fill mark, because one wakeup per record doubles the latency
+ * added to a loopback round trip.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
+#include "collector.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define MSG_PEEK 2
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define ECONNREFUSED 111
+#define ETIMEDOUT 110
+#define ECONNRESET 104
+#define EPIPE 32
+
+/* x86_64 syscall numbers: the HTTP hook dispatches on the syscall it runs inside. */
+#define NR_read 0
+#define NR_write 1
+#define NR_readv 19
+#define NR_writev 20
+#define NR_sendto 44
+#define NR_recvfrom 45
+#define NR_sendmsg 46
+#define NR_recvmsg 47
+
+/* Set by the loader before load. */
+const volatile __u32 self_tgid = 0;
+const volatile bool cgroup_filter = false;
+const volatile __u64 wakeup_bytes = 1 << 20;
+const volatile __u32 http_sample = 1; /* keep 1 in N HTTP exchanges */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+/* cgroup v2 ids the operator asked to watch, when cgroup_filter is set. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, __u64);
+	__type(value, __u8);
+} cgroup_allow SEC(".maps");
+
+struct conn {
+	__u64 start_ns;
+	__u64 established_ns;
+	__u64 cgroup_id;
+	__u32 tgid;
+	__u32 tid;
+	__u32 direction;
+	__u32 _pad;
+	char comm[COMM_LEN];
+	struct addr_pair a; /* kept from the handshake: the local port is released before the CLOSE tracepoint */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64); /* struct sock * */
+	__type(value, struct conn);
+} conns SEC(".maps");
+
+struct http_state {
+	__u64 start_ns;
+	__u64 req_bytes;
+	__u32 side;
+	__u32 req_len;
+	char req[REQ_CAP];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64); /* struct sock * */
+	__type(value, struct http_state);
+} http_pending SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct http_state);
+} http_scratch SEC(".maps");
+
+/* open()/mount() arguments between syscall entry and exit, so the record carries the result. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct ev_file);
+} open_pending SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, struct ev_mount);
+} mount_pending SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ev_file);
+} file_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} sample_tick SEC(".maps");
+
+/* Tracepoint layouts from tracefs `format` files (vmlinux.h names for them change between kernels). */
+struct tp_sys_enter {
+	__u64 common;
+	__s32 nr;
+	__u32 _pad;
+	__u64 args[6];
+};
+
+struct tp_sys_exit {
+	__u64 common;
+	__s32 nr;
+	__u32 _pad;
+	__s64 ret;
+};
+
+struct tp_sock_length {
+	__u64 common;
+	void *sk;
+	__u16 family;
+	__u16 protocol;
+	__s32 ret;
+	__s32 flags;
+};
+
+struct tp_exec {
+	__u64 common;
+	__u32 filename_loc;
+	__s32 pid;
+	__s32 old_pid;
+};
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+	if (v)
+		*v += 1;
+}
+
+static __always_inline bool allowed(void)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (tgid == self_tgid)
+		return false;
+	if (!cgroup_filter)
+		return true;
+	__u64 cg = bpf_get_current_cgroup_id();
+	return bpf_map_lookup_elem(&cgroup_allow, &cg) != NULL;
+}
+
+static __always_inline void *reserve(__u64 size)
+{
+	void *e = bpf_ringbuf_reserve(&events, size, 0);
+	if (!e)
+		count(CNT_RING_FULL);
+	return e;
+}
+
+static __always_inline void submit(void *e)
+{
+	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	bpf_ringbuf_submit(e, avail >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}
+
+static __always_inline void fill_hdr(struct ev_hdr *h, __u32 type)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	h->type = type;
+	h->tgid = id >> 32;
+	h->tid = (__u32)id;
+	h->vpid = 0;
+	h->ts_ns = bpf_ktime_get_ns();
+	h->cgroup_id = bpf_get_current_cgroup_id();
+	bpf_get_current_comm(h->comm, sizeof(h->comm));
+}
+
+static __always_inline void fill_addr(struct addr_pair *a, const struct sock *sk)
+{
+	a->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	a->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	a->peer_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (a->family == AF_INET6) {
+		BPF_CORE_READ_INTO(a->local, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(a->peer, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+	} else {
+		__u32 l = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__u32 p = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__builtin_memcpy(a->local, &l, 4);
+		__builtin_memcpy(a->peer, &p, 4);
+	}
+}
+
+/* ---------------------------------------------------------------- TCP */
+
+static __always_inline void emit_listen(const struct sock *sk, __u32 open)
+{
+	struct ev_listen *e = reserve(sizeof(*e));
+	if (!e)
+		return;
+	fill_hdr(&e->h, EV_LISTEN);
+	fill_addr(&e->a, sk);
+	e->open = open;
+	submit(e);
+}
+
+static __always_inline void emit_conn(const struct sock *sk, struct conn *c, int oldstate)
+{
+	struct ev_conn *e = reserve(sizeof(*e));
+	if (!e)
+		return;
+	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+	e->h.type = EV_CONN;
+	e->h.tgid = c->tgid;
+	e->h.tid = c->tid;
+	e->h.vpid = 0;
+	e->h.ts_ns = bpf_ktime_get_ns();
+	e->h.cgroup_id = c->cgroup_id;
+	__builtin_memcpy(e->h.comm, c->comm, COMM_LEN);
+	if (c->a.local_port)
+		__builtin_memcpy(&e->a, &c->a, sizeof(e->a));
+	else
+		fill_addr(&e->a, sk);
+	e->direction = c->direction;
+	e->start_ns = c->start_ns;
+	e->established_ns = c->established_ns;
+	int err = BPF_CORE_READ(sk, sk_err);
+	e->sk_err = err;
+	if (!c->established_ns)
+		e->result = err == ECONNREFUSED ? RES_REFUSED : err == ETIMEDOUT ? RES_TIMEOUT : RES_ERROR;
+	else if (err == ECONNRESET || err == EPIPE)
+		e->result = RES_RESET;
+	else
+		e->result = err ? RES_ERROR : RES_OK;
+	/* bytes_sent counts retransmitted payload again; bytes_received counts a received FIN as one byte. */
+	e->bytes_sent = BPF_CORE_READ(tp, bytes_sent) - BPF_CORE_READ(tp, bytes_retrans);
+	__u64 rcvd = BPF_CORE_READ(tp, bytes_received);
+	__u8 shut = BPF_CORE_READ(sk, sk_shutdown);
+	if (rcvd && (shut & 1 /* RCV_SHUTDOWN */) && !err && oldstate != TCP_SYN_SENT)
+		rcvd -= 1;
+	e->bytes_received = rcvd;
+	e->retransmits = BPF_CORE_READ(tp, total_retrans);
+	e->srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
+	submit(e);
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(on_tcp_state, const struct sock *sk, const int oldstate, const int newstate)
+{
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	__u64 key = (__u64)sk;
+
+	if (newstate == TCP_SYN_SENT) {
+		/* connect() runs this in the caller's context: the pid is right here, and only here. */
+		if (!allowed())
+			return 0;
+		struct conn c = {};
+		__u64 id = bpf_get_current_pid_tgid();
+		c.start_ns = bpf_ktime_get_ns();
+		c.tgid = id >> 32;
+		c.tid = (__u32)id;
+		c.direction = DIR_OUTBOUND;
+		c.cgroup_id = bpf_get_current_cgroup_id();
+		bpf_get_current_comm(c.comm, sizeof(c.comm));
+		fill_addr(&c.a, sk);
+		bpf_map_update_elem(&conns, &key, &c, BPF_ANY);
+		return 0;
+	}
+	if (newstate == TCP_ESTABLISHED) {
+		struct conn *c = bpf_map_lookup_elem(&conns, &key);
+		if (c) {
+			c->established_ns = bpf_ktime_get_ns();
+			fill_addr(&c->a, sk);
+			return 0;
+		}
+		if (oldstate == TCP_SYN_RECV) {
+			/* Server side of a handshake, in softirq: the owner is filled in at accept(). */
+			struct conn n = {};
+			n.start_ns = bpf_ktime_get_ns();
+			n.established_ns = n.start_ns;
+			n.direction = DIR_INBOUND;
+			fill_addr(&n.a, sk);
+			bpf_map_update_elem(&conns, &key, &n, BPF_ANY);
+		}
+		return 0;
+	}
+	if (newstate == TCP_LISTEN) {
+		if (allowed())
+			emit_listen(sk, 1);
+		return 0;
+	}
+	if (newstate == TCP_CLOSE) {
+		if (oldstate == TCP_LISTEN) {
+			if (allowed())
+				emit_listen(sk, 0);
+			return 0;
+		}
+		struct conn *c = bpf_map_lookup_elem(&conns, &key);
+		if (!c)
+			return 0;
+		if (c->tgid || !cgroup_filter)
+			emit_conn(sk, c, oldstate);
+		bpf_map_delete_elem(&conns, &key);
+	}
+	return 0;
+}
+
+static __always_inline struct file *fd_file(int fd)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct file **fds = BPF_CORE_READ(t, files, fdt, fd);
+	unsigned int max = BPF_CORE_READ(t, files, fdt, max_fds);
+	struct file *f = NULL;
+	if (fd < 0 || (unsigned int)fd >= max)
+		return NULL;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+static __always_inline int on_accept_exit(struct tp_sys_exit *ctx)
+{
+	if (ctx->ret < 0)
+		return 0;
+	struct file *f = fd_file((int)ctx->ret);
+	if (!f)
+		return 0;
+	struct socket *so = (struct socket *)BPF_CORE_READ(f, private_data);
+	__u64 key = (__u64)BPF_CORE_READ(so, sk);
+	struct conn *c = bpf_map_lookup_elem(&conns, &key);
+	if (!c)
+		return 0;
+	if (!allowed()) {
+		bpf_map_delete_elem(&conns, &key);
+		return 0;
+	}
+	__u64 id = bpf_get_current_pid_tgid();
+	c->tgid = id >> 32;
+	c->tid = (__u32)id;
+	c->cgroup_id = bpf_get_current_cgroup_id();
+	bpf_get_current_comm(c->comm, sizeof(c->comm));
+	return 0;
+}
+
+SEC("tp/syscalls/sys_exit_accept4")
+int on_accept4_exit(struct tp_sys_exit *ctx) { return on_accept_exit(ctx); }
+
+SEC("tp/syscalls/sys_exit_accept")
+int on_accept_exit_plain(struct tp_sys_exit *ctx) { return on_accept_exit(ctx); }
+
+/* ---------------------------------------------------------------- HTTP */
+
+static __always_inline bool is_request(__u64 w)
+{
+	__u32 lo = (__u32)w;
+	/* First four bytes, little-endian: "GET ", "POST", "PUT ", "HEAD", "DELE", "PATC", "OPTI", "CONN", "TRAC". */
+	return lo == 0x20544547 || lo == 0x54534f50 || lo == 0x20545550 || lo == 0x44414548 || lo == 0x454c4544 ||
+	       lo == 0x43544150 || lo == 0x4954504f || lo == 0x4e4e4f43 || lo == 0x43415254;
+}
+
+static __always_inline bool is_response(__u64 w)
+{
+	/* "HTTP/1." */
+	return (w & 0x00ffffffffffffffULL) == 0x002e312f50545448ULL;
+}
+
+/* The user buffer of the socket syscall this tracepoint fires inside: its address and length. */
+static __always_inline bool syscall_buffer(const void **buf, __u64 *len)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
+	long nr = BPF_CORE_READ(regs, orig_ax);
+	const void *arg1 = (const void *)BPF_CORE_READ(regs, si);
+	switch (nr) {
+	case NR_read:
+	case NR_write:
+	case NR_sendto:
+	case NR_recvfrom:
+		*buf = arg1;
+		*len = BPF_CORE_READ(regs, dx);
+		return true;
+	case NR_readv:
+	case NR_writev: {
+		struct iovec iov;
+		if (bpf_probe_read_user(&iov, sizeof(iov), arg1))
+			return false;
+		*buf = iov.iov_base;
+		*len = iov.iov_len;
+		return true;
+	}
+	case NR_sendmsg:
+	case NR_recvmsg: {
+		struct user_msghdr msg;
+		struct iovec iov;
+		if (bpf_probe_read_user(&msg, sizeof(msg), arg1))
+			return false;
+		if (bpf_probe_read_user(&iov, sizeof(iov), msg.msg_iov))
+			return false;
+		*buf = iov.iov_base;
+		*len = iov.iov_len;
+		return true;
+	}
+	}
+	return false; /* io_uring, sendfile, splice: not captured */
+}
+
+static __always_inline bool sampled(void)
+{
+	if (http_sample <= 1)
+		return true;
+	__u32 zero = 0;
+	__u64 *tick = bpf_map_lookup_elem(&sample_tick, &zero);
+	if (!tick)
+		return true;
+	*tick += 1;
+	return (*tick % http_sample) == 0;
+}
+
+static __always_inline void http_emit(const struct sock *sk, struct http_state *st, __u64 key, const void *buf,
+				      __u64 n, __u64 total, __u64 end_ns)
+{
+	struct ev_http *e = reserve(sizeof(*e));
+	if (!e) {
+		bpf_map_delete_elem(&http_pending, &key);
+		return;
+	}
+	fill_hdr(&e->h, EV_HTTP);
+	fill_addr(&e->a, sk);
+	e->side = st->side;
+	e->req_len = st->req_len;
+	e->req_bytes = st->req_bytes;
+	e->start_ns = st->start_ns;
+	e->end_ns = end_ns;
+	e->resp_bytes = total;
+	__builtin_memcpy(e->req, st->req, REQ_CAP);
+	if (n > RESP_CAP)
+		n = RESP_CAP;
+	e->resp_len = n;
+	bpf_probe_read_user(e->resp, n & (RESP_CAP * 2 - 1), buf);
+	bpf_map_delete_elem(&http_pending, &key);
+	submit(e);
+}
+
+static __always_inline void http_request(__u64 key, __u32 side, const void *buf, __u64 n, __u64 total)
+{
+	if (!sampled())
+		return;
+	__u32 zero = 0;
+	struct http_state *st = bpf_map_lookup_elem(&http_scratch, &zero);
+	if (!st)
+		return;
+	st->start_ns = bpf_ktime_get_ns();
+	st->side = side;
+	st->req_bytes = total;
+	if (n > REQ_CAP)
+		n = REQ_CAP;
+	st->req_len = n;
+	if (bpf_probe_read_user(st->req, n & (REQ_CAP * 2 - 1), buf))
+		return;
+	bpf_map_update_elem(&http_pending, &key, st, BPF_ANY);
+}
+
+static __always_inline int on_sock_io(struct tp_sock_length *ctx, bool send)
+{
+	if (ctx->ret <= 0 || ctx->protocol != IPPROTO_TCP || (!send && (ctx->flags & MSG_PEEK)))
+		return 0;
+	if (ctx->family != AF_INET && ctx->family != AF_INET6)
+		return 0;
+	if (!allowed())
+		return 0;
+	const void *buf;
+	__u64 buflen;
+	if (!syscall_buffer(&buf, &buflen))
+		return 0;
+	__u64 n = (__u64)ctx->ret;
+	if (buflen < n)
+		n = buflen;
+	if (n < 8)
+		return 0;
+	__u64 head = 0;
+	if (bpf_probe_read_user(&head, sizeof(head), buf))
+		return 0;
+	__u64 key = (__u64)ctx->sk;
+	if (is_request(head)) {
+		http_request(key, send ? SIDE_CLIENT : SIDE_SERVER, buf, n, ctx->ret);
+		return 0;
+	}
+	if (!is_response(head))
+		return 0;
+	struct http_state *st = bpf_map_lookup_elem(&http_pending, &key);
+	if (!st) {
+		if (http_sample <= 1)
+			count(CNT_HTTP_PARTIAL);
+		return 0;
+	}
+	/* A client reads the response; a server writes it. Anything else is not this exchange. */
+	if ((st->side == SIDE_CLIENT) == send)
+		return 0;
+	http_emit((const struct sock *)ctx->sk, st, key, buf, n, ctx->ret, bpf_ktime_get_ns());
+	return 0;
+}
+
+SEC("tp/sock/sock_send_length")
+int on_sock_send(struct tp_sock_length *ctx) { return on_sock_io(ctx, true); }
+
+SEC("tp/sock/sock_recv_length")
+int on_sock_recv(struct tp_sock_length *ctx) { return on_sock_io(ctx, false); }
+
+/* ---------------------------------------------------------------- processes */
+
+static __always_inline __u32 task_vpid(struct task_struct *t)
+{
+	struct pid *p = BPF_CORE_READ(t, group_leader, thread_pid);
+	unsigned int level = BPF_CORE_READ(p, level);
+	struct upid up;
+	bpf_probe_read_kernel(&up, sizeof(up), &p->numbers[level & 31]);
+	return up.nr;
+}
+
+SEC("tp/sched/sched_process_exec")
+int on_exec(struct tp_exec *ctx)
+{
+	if (!allowed())
+		return 0;
+	struct ev_exec *e = reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	struct task_struct *t = bpf_get_current_task_btf();
+	fill_hdr(&e->h, EV_EXEC);
+	e->h.vpid = task_vpid(t);
+	e->ppid = BPF_CORE_READ(t, real_parent, tgid);
+	BPF_CORE_READ_STR_INTO(&e->parent_comm, t, real_parent, comm);
+	e->uid = (__u32)bpf_get_current_uid_gid();
+	e->tty = BPF_CORE_READ(t, signal, tty) != NULL;
+	e->start_ns = BPF_CORE_READ(t, start_time);
+	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), (void *)ctx + (ctx->filename_loc & 0xffff));
+	unsigned long a0 = BPF_CORE_READ(t, mm, arg_start);
+	unsigned long a1 = BPF_CORE_READ(t, mm, arg_end);
+	__u64 len = a1 > a0 ? a1 - a0 : 0;
+	if (len > ARGS_CAP)
+		len = ARGS_CAP;
+	e->args_len = len;
+	bpf_probe_read_user(e->args, len & (ARGS_CAP * 2 - 1), (void *)a0);
+	submit(e);
+	return 0;
+}
+
+SEC("tp/sched/sched_process_exit")
+int on_exit(void *ctx)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	/* One record per process: when its last thread goes (the group's live count already dropped). */
+	if (BPF_CORE_READ(t, signal, live.counter) != 0)
+		return 0;
+	if (!allowed())
+		return 0;
+	struct ev_exit *e = reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	fill_hdr(&e->h, EV_EXIT);
+	int code = BPF_CORE_READ(t, exit_code);
+	e->exit_code = (code >> 8) & 0xff;
+	e->signal = code & 0x7f;
+	e->start_ns = BPF_CORE_READ(t, group_leader, start_time);
+	submit(e);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- security facts */
+
+#define O_WRONLY 01
+#define O_RDWR 02
+#define O_CREAT 0100
+#define O_TRUNC 01000
+#define O_APPEND 02000
+#define WRITE_FLAGS (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND)
+
+static __always_inline bool has_prefix(const char *s, const char *p, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (s[i] != p[i])
+			return false;
+	return true;
+}
+#define PREFIX(s, lit) has_prefix((s), (lit), sizeof(lit) - 1)
+
+/* System configuration, binaries, libraries and package databases: writes there change what runs. */
+static __always_inline bool sensitive_path(const char *s)
+{
+	if (s[0] != '/')
+		return false;
+	return PREFIX(s, "/etc/") || PREFIX(s, "/bin/") || PREFIX(s, "/sbin/") || PREFIX(s, "/usr/bin/") ||
+	       PREFIX(s, "/usr/sbin/") || PREFIX(s, "/usr/local/bin/") || PREFIX(s, "/usr/local/sbin/") ||
+	       PREFIX(s, "/lib/") || PREFIX(s, "/lib64/") || PREFIX(s, "/usr/lib/") || PREFIX(s, "/boot/") ||
+	       PREFIX(s, "/root/.ssh/") || PREFIX(s, "/var/lib/dpkg/") || PREFIX(s, "/var/lib/rpm/") ||
+	       PREFIX(s, "/var/lib/apk/");
+}
+
+static __always_inline int open_enter(const char *path, __s64 flags, __u32 nr)
+{
+	if (!(flags & WRITE_FLAGS))
+		return 0;
+	__u32 zero = 0;
+	struct ev_file *e = bpf_map_lookup_elem(&file_scratch, &zero);
+	if (!e)
+		return 0;
+	if (bpf_probe_read_user_str(e->path, sizeof(e->path), path) <= 0)
+		return 0;
+	if (!sensitive_path(e->path) || !allowed())
+		return 0;
+	fill_hdr(&e->h, EV_FILE_WRITE);
+	e->flags = (__s32)flags;
+	e->syscall_nr = nr;
+	__u64 id = bpf_get_current_pid_tgid();
+	bpf_map_update_elem(&open_pending, &id, e, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int open_exit(struct tp_sys_exit *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct ev_file *p = bpf_map_lookup_elem(&open_pending, &id);
+	if (!p)
+		return 0;
+	struct ev_file *e = reserve(sizeof(*e));
+	if (e) {
+		__builtin_memcpy(e, p, sizeof(*e));
+		e->ret = (__s32)ctx->ret;
+		submit(e);
+	}
+	bpf_map_delete_elem(&open_pending, &id);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_enter_openat")
+int on_openat(struct tp_sys_enter *ctx) { return open_enter((const char *)ctx->args[1], ctx->args[2], 257); }
+SEC("tp/syscalls/sys_exit_openat")
+int on_openat_exit(struct tp_sys_exit *ctx) { return open_exit(ctx); }
+
+SEC("tp/syscalls/sys_enter_open")
+int on_open(struct tp_sys_enter *ctx) { return open_enter((const char *)ctx->args[0], ctx->args[1], 2); }
+SEC("tp/syscalls/sys_exit_open")
+int on_open_exit(struct tp_sys_exit *ctx) { return open_exit(ctx); }
+
+SEC("tp/syscalls/sys_enter_creat")
+int on_creat(struct tp_sys_enter *ctx) { return open_enter((const char *)ctx->args[0], O_CREAT | O_WRONLY | O_TRUNC, 85); }
+SEC("tp/syscalls/sys_exit_creat")
+int on_creat_exit(struct tp_sys_exit *ctx) { return open_exit(ctx); }
+
+SEC("tp/syscalls/sys_enter_openat2")
+int on_openat2(struct tp_sys_enter *ctx)
+{
+	__u64 flags = 0;
+	bpf_probe_read_user(&flags, sizeof(flags), (const void *)ctx->args[2]); /* struct open_how.flags */
+	return open_enter((const char *)ctx->args[1], flags, 437);
+}
+SEC("tp/syscalls/sys_exit_openat2")
+int on_openat2_exit(struct tp_sys_exit *ctx) { return open_exit(ctx); }
+
+SEC("tp/syscalls/sys_enter_mount")
+int on_mount(struct tp_sys_enter *ctx)
+{
+	if (!allowed())
+		return 0;
+	struct ev_mount m = {};
+	fill_hdr(&m.h, EV_MOUNT);
+	bpf_probe_read_user_str(m.source, sizeof(m.source), (const void *)ctx->args[0]);
+	bpf_probe_read_user_str(m.target, sizeof(m.target), (const void *)ctx->args[1]);
+	bpf_probe_read_user_str(m.fstype, sizeof(m.fstype), (const void *)ctx->args[2]);
+	m.flags = ctx->args[3];
+	__u64 id = bpf_get_current_pid_tgid();
+	bpf_map_update_elem(&mount_pending, &id, &m, BPF_ANY);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_exit_mount")
+int on_mount_exit(struct tp_sys_exit *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct ev_mount *p = bpf_map_lookup_elem(&mount_pending, &id);
+	if (!p)
+		return 0;
+	struct ev_mount *e = reserve(sizeof(*e));
+	if (e) {
+		__builtin_memcpy(e, p, sizeof(*e));
+		e->ret = (__s32)ctx->ret;
+		submit(e);
+	}
+	bpf_map_delete_elem(&mount_pending, &id);
+	return 0;
+}
+
+/* dup2/dup3 of a socket onto stdin, stdout or stderr: the shape of a reverse shell. */
+static __always_inline int dup_enter(__u64 oldfd, __u64 newfd, __u32 nr)
+{
+	if (newfd > 2 || !allowed())
+		return 0;
+	struct file *f = fd_file((int)oldfd);
+	if (!f)
+		return 0;
+	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return 0;
+	struct ev_dup *e = reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	fill_hdr(&e->h, EV_DUP_SOCKET);
+	e->oldfd = oldfd;
+	e->newfd = newfd;
+	e->syscall_nr = nr;
+	submit(e);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_enter_dup2")
+int on_dup2(struct tp_sys_enter *ctx) { return dup_enter(ctx->args[0], ctx->args[1], 33); }
+SEC("tp/syscalls/sys_enter_dup3")
+int on_dup3(struct tp_sys_enter *ctx) { return dup_enter(ctx->args[0], ctx->args[1], 292); }

@@ -1,0 +1,13 @@
+/* Ring-buffer records to the shared collector event schema (OpenTelemetry names, aiops.* for the rest). */
+#ifndef ROOTLINE_ENCODE_H
+#define ROOTLINE_ENCODE_H
+#include <stddef.h>
+#include <stdint.h>
+#include "config.h"
+
+void encode_init(const struct config *cfg);
+/* Refreshes the CLOCK_MONOTONIC to wall-clock offset (NTP may slew the wall clock). */
+void encode_clock_sync(void);
+/* Encodes one record (and any security alert it implies) into the sender's open batch. */
+int encode_record(const void *data, size_t size);
+#endif

@@ -1,0 +1,38 @@
+/* A growable byte buffer and the JSON writing the collector needs: strings escaped, UTF-8 kept valid. */
+#ifndef ROOTLINE_SBUF_H
+#define ROOTLINE_SBUF_H
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+struct sbuf {
+	char *p;
+	size_t len, cap;
+};
+
+void sb_init(struct sbuf *b, size_t cap);
+void sb_free(struct sbuf *b);
+void sb_reset(struct sbuf *b);
+void sb_putn(struct sbuf *b, const char *s, size_t n);
+void sb_puts(struct sbuf *b, const char *s);
+void sb_putc(struct sbuf *b, char c);
+void sb_u64(struct sbuf *b, uint64_t v);
+void sb_i64(struct sbuf *b, int64_t v);
+/* A quoted JSON string of at most n bytes of s, stopping at NUL; invalid UTF-8 becomes U+FFFD. */
+void sb_jstr(struct sbuf *b, const char *s, size_t n);
+
+/* Writes one JSON object's members, comma-separated. */
+struct jobj {
+	struct sbuf *b;
+	int n;
+};
+void jo_begin(struct jobj *o, struct sbuf *b);
+void jo_end(struct jobj *o);
+void jo_str(struct jobj *o, const char *key, const char *s);
+void jo_strn(struct jobj *o, const char *key, const char *s, size_t n);
+void jo_u64(struct jobj *o, const char *key, uint64_t v);
+void jo_i64(struct jobj *o, const char *key, int64_t v);
+void jo_bool(struct jobj *o, const char *key, bool v);
+/* A uint64 as a decimal string: nanosecond times overflow JSON's exact integer range. */
+void jo_u64s(struct jobj *o, const char *key, uint64_t v);
+#endif
