@@ -120,6 +120,7 @@ const USAGE = `usage: rootline <command>
   bench topology [--json] [--services N] [--store embedded|neo4j]   topology store writes and queries (Neo4j: NEO4J_URI or the test launcher)
   bench alerts [--json] [--services N] [--faults N] [--alerts N]   alert storm: throughput, noise reduction, grouping F1
   bench rca [--json] [--services N] [--minutes M]   RCA latency on a synthetic topology with M minutes of traces
+  bench collector [--json] [--requests N] [--rounds K] [--cpu C|none]   latency and CPU the eBPF collector adds (root)
   eval rca --dataset <dir> [--json]                replay a Nezha-layout data set through ingest and score RCA top-1/3/5
   help                                             this text`;
 
@@ -186,6 +187,12 @@ export async function main(argv: string[]): Promise<number> {
   if (cmd === 'bench' && sub === 'rca') {
     const { benchRca } = await import('./bench/rca.ts');
     console.log(JSON.stringify(await benchRca({ services: Number(flags.get('services') ?? 1000), minutes: Number(flags.get('minutes') ?? 60), queries: Number(flags.get('queries') ?? 40) })));
+    return 0;
+  }
+  if (cmd === 'bench' && sub === 'collector') {
+    const { benchCollector } = await import('./bench/collector.ts');
+    const cpu = flags.get('cpu') ?? '0';
+    console.log(JSON.stringify(await benchCollector({ requests: Number(flags.get('requests') ?? 200_000), rounds: Number(flags.get('rounds') ?? 3), cpu: cpu === 'none' ? null : Number(cpu) })));
     return 0;
   }
   if (cmd === 'bench' && sub === 'topology') {

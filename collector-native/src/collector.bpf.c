@@ -92,24 +92,21 @@ struct {
 struct http_state {
 	__u64 start_ns;
 	__u64 req_bytes;
-	__u32 side;
+	__u32 side;         /* SIDE_* of the request awaiting its response, 0 when none */
+	__u32 pending_side;
 	__u32 req_len;
+	__u32 _pad;
 	char req[REQ_CAP];
 };
 
+/* The request waiting for its response, stored on the socket itself: no hash lookup on the hot path, and
+ * freed with the socket. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64); /* struct sock * */
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct http_state);
 } http_pending SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct http_state);
-} http_scratch SEC(".maps");
 
 /* open()/mount() arguments between syscall entry and exit, so the record carries the result. */
 struct {
@@ -153,15 +150,6 @@ struct tp_sys_exit {
 	__s32 nr;
 	__u32 _pad;
 	__s64 ret;
-};
-
-struct tp_sock_length {
-	__u64 common;
-	void *sk;
-	__u16 family;
-	__u16 protocol;
-	__s32 ret;
-	__s32 flags;
 };
 
 struct tp_exec {
@@ -215,17 +203,18 @@ static __always_inline void fill_hdr(struct ev_hdr *h, __u32 type)
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
 }
 
+/* Socket addresses by direct (BTF) loads: every caller has the kernel's own, trusted socket pointer. */
 static __always_inline void fill_addr(struct addr_pair *a, const struct sock *sk)
 {
-	a->family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	a->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
-	a->peer_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	a->family = sk->__sk_common.skc_family;
+	a->local_port = sk->__sk_common.skc_num;
+	a->peer_port = bpf_ntohs(sk->__sk_common.skc_dport);
 	if (a->family == AF_INET6) {
-		BPF_CORE_READ_INTO(a->local, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
-		BPF_CORE_READ_INTO(a->peer, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+		__builtin_memcpy(a->local, &sk->__sk_common.skc_v6_rcv_saddr, 16);
+		__builtin_memcpy(a->peer, &sk->__sk_common.skc_v6_daddr, 16);
 	} else {
-		__u32 l = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-		__u32 p = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__u32 l = sk->__sk_common.skc_rcv_saddr;
+		__u32 p = sk->__sk_common.skc_daddr;
 		__builtin_memcpy(a->local, &l, 4);
 		__builtin_memcpy(a->peer, &p, 4);
 	}
@@ -409,15 +398,15 @@ static __always_inline bool syscall_buffer(const void **buf, __u64 *len)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(t);
-	long nr = BPF_CORE_READ(regs, orig_ax);
-	const void *arg1 = (const void *)BPF_CORE_READ(regs, si);
+	long nr = regs->orig_ax;
+	const void *arg1 = (const void *)regs->si;
 	switch (nr) {
 	case NR_read:
 	case NR_write:
 	case NR_sendto:
 	case NR_recvfrom:
 		*buf = arg1;
-		*len = BPF_CORE_READ(regs, dx);
+		*len = regs->dx;
 		return true;
 	case NR_readv:
 	case NR_writev: {
@@ -456,55 +445,56 @@ static __always_inline bool sampled(void)
 	return (*tick % http_sample) == 0;
 }
 
-static __always_inline void http_emit(const struct sock *sk, struct http_state *st, __u64 key, const void *buf,
-				      __u64 n, __u64 total, __u64 end_ns)
+static __always_inline void http_emit(struct sock *sk, struct http_state *st, const void *buf, __u64 n, __u64 total)
 {
+	st->side = 0; /* answered: the next response on this socket needs a new request */
 	struct ev_http *e = reserve(sizeof(*e));
-	if (!e) {
-		bpf_map_delete_elem(&http_pending, &key);
+	if (!e)
 		return;
-	}
 	fill_hdr(&e->h, EV_HTTP);
 	fill_addr(&e->a, sk);
-	e->side = st->side;
+	e->side = st->pending_side;
 	e->req_len = st->req_len;
 	e->req_bytes = st->req_bytes;
 	e->start_ns = st->start_ns;
-	e->end_ns = end_ns;
+	e->end_ns = e->h.ts_ns;
 	e->resp_bytes = total;
 	__builtin_memcpy(e->req, st->req, REQ_CAP);
 	if (n > RESP_CAP)
 		n = RESP_CAP;
 	e->resp_len = n;
 	bpf_probe_read_user(e->resp, n & (RESP_CAP * 2 - 1), buf);
-	bpf_map_delete_elem(&http_pending, &key);
 	submit(e);
 }
 
-static __always_inline void http_request(__u64 key, __u32 side, const void *buf, __u64 n, __u64 total)
+static __always_inline void http_request(struct sock *sk, __u32 side, const void *buf, __u64 n, __u64 total)
 {
 	if (!sampled())
 		return;
-	__u32 zero = 0;
-	struct http_state *st = bpf_map_lookup_elem(&http_scratch, &zero);
+	struct http_state *st = bpf_sk_storage_get(&http_pending, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!st)
 		return;
-	st->start_ns = bpf_ktime_get_ns();
-	st->side = side;
-	st->req_bytes = total;
 	if (n > REQ_CAP)
 		n = REQ_CAP;
-	st->req_len = n;
-	if (bpf_probe_read_user(st->req, n & (REQ_CAP * 2 - 1), buf))
+	if (bpf_probe_read_user(st->req, n & (REQ_CAP * 2 - 1), buf)) {
+		st->side = 0;
 		return;
-	bpf_map_update_elem(&http_pending, &key, st, BPF_ANY);
+	}
+	st->start_ns = bpf_ktime_get_ns();
+	st->req_bytes = total;
+	st->req_len = n;
+	st->pending_side = side;
+	st->side = side;
 }
 
-static __always_inline int on_sock_io(struct tp_sock_length *ctx, bool send)
+static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, bool send)
 {
-	if (ctx->ret <= 0 || ctx->protocol != IPPROTO_TCP || (!send && (ctx->flags & MSG_PEEK)))
+	if (ret <= 0 || (!send && (flags & MSG_PEEK)))
 		return 0;
-	if (ctx->family != AF_INET && ctx->family != AF_INET6)
+	if (sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+	__u16 family = sk->__sk_common.skc_family;
+	if (family != AF_INET && family != AF_INET6)
 		return 0;
 	if (!allowed())
 		return 0;
@@ -512,7 +502,7 @@ static __always_inline int on_sock_io(struct tp_sock_length *ctx, bool send)
 	__u64 buflen;
 	if (!syscall_buffer(&buf, &buflen))
 		return 0;
-	__u64 n = (__u64)ctx->ret;
+	__u64 n = (__u64)ret;
 	if (buflen < n)
 		n = buflen;
 	if (n < 8)
@@ -520,15 +510,14 @@ static __always_inline int on_sock_io(struct tp_sock_length *ctx, bool send)
 	__u64 head = 0;
 	if (bpf_probe_read_user(&head, sizeof(head), buf))
 		return 0;
-	__u64 key = (__u64)ctx->sk;
 	if (is_request(head)) {
-		http_request(key, send ? SIDE_CLIENT : SIDE_SERVER, buf, n, ctx->ret);
+		http_request(sk, send ? SIDE_CLIENT : SIDE_SERVER, buf, n, ret);
 		return 0;
 	}
 	if (!is_response(head))
 		return 0;
-	struct http_state *st = bpf_map_lookup_elem(&http_pending, &key);
-	if (!st) {
+	struct http_state *st = bpf_sk_storage_get(&http_pending, sk, 0, 0);
+	if (!st || !st->side) {
 		if (http_sample <= 1)
 			count(CNT_HTTP_PARTIAL);
 		return 0;
@@ -536,15 +525,15 @@ static __always_inline int on_sock_io(struct tp_sock_length *ctx, bool send)
 	/* A client reads the response; a server writes it. Anything else is not this exchange. */
 	if ((st->side == SIDE_CLIENT) == send)
 		return 0;
-	http_emit((const struct sock *)ctx->sk, st, key, buf, n, ctx->ret, bpf_ktime_get_ns());
+	http_emit(sk, st, buf, n, ret);
 	return 0;
 }
 
-SEC("tp/sock/sock_send_length")
-int on_sock_send(struct tp_sock_length *ctx) { return on_sock_io(ctx, true); }
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(on_sock_send, struct sock *sk, int ret, int flags) { return on_sock_io(sk, ret, flags, true); }
 
-SEC("tp/sock/sock_recv_length")
-int on_sock_recv(struct tp_sock_length *ctx) { return on_sock_io(ctx, false); }
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(on_sock_recv, struct sock *sk, int ret, int flags) { return on_sock_io(sk, ret, flags, false); }
 
 /* ---------------------------------------------------------------- processes */
 

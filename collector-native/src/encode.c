@@ -34,6 +34,53 @@ void encode_init(const struct config *c)
 
 static uint64_t wall(uint64_t mono) { return (uint64_t)((int64_t)mono + mono_to_wall); }
 
+/*
+ * The process and cgroup fields are the same for every event of a process: kept as a ready JSON fragment per
+ * process, rebuilt when its cgroup or name changes (exec, cgroup move).
+ */
+#define FRAG_SLOTS 4096
+struct frag {
+	uint32_t tgid;
+	uint32_t vpid;
+	uint64_t cgroup_id;
+	char comm[COMM_LEN];
+	struct sbuf json;
+};
+static struct frag frags[FRAG_SLOTS];
+
+static void build_fragment(struct frag *f, const struct ev_hdr *h)
+{
+	struct jobj o = {&f->json, 1}; /* n=1: every member is preceded by a comma */
+	sb_reset(&f->json);
+	if (h->tgid) {
+		jo_u64(&o, "process.pid", h->tgid);
+		if (h->vpid && h->vpid != h->tgid)
+			jo_u64(&o, "process.vpid", h->vpid);
+		jo_strn(&o, "process.executable.name", h->comm, COMM_LEN);
+		const char *exe = meta_exe(h->tgid);
+		if (exe)
+			jo_str(&o, "process.executable.path", exe);
+	}
+	if (h->cgroup_id) {
+		jo_u64(&o, "aiops.cgroup.id", h->cgroup_id);
+		struct cgroup_info cg;
+		meta_cgroup(h->cgroup_id, &cg);
+		if (cg.path)
+			jo_str(&o, "process.linux.cgroup", cg.path);
+		if (cg.container_id[0])
+			jo_str(&o, "container.id", cg.container_id);
+		if (cg.pod_uid[0])
+			jo_str(&o, "k8s.pod.uid", cg.pod_uid);
+	}
+}
+
+void encode_forget_process(uint32_t tgid)
+{
+	struct frag *f = &frags[tgid % FRAG_SLOTS];
+	if (f->tgid == tgid)
+		f->tgid = 0;
+}
+
 /* Starts an event: the common fields of every event in the schema. */
 static void begin(struct jobj *o, struct sbuf *b, const char *name, const struct ev_hdr *h)
 {
@@ -41,39 +88,47 @@ static void begin(struct jobj *o, struct sbuf *b, const char *name, const struct
 	jo_str(o, "event.name", name);
 	jo_u64s(o, "time_unix_nano", wall(h->ts_ns));
 	jo_u64(o, "aiops.seq", ++seq);
-	if (h->tgid) {
-		jo_u64(o, "process.pid", h->tgid);
-		if (h->vpid && h->vpid != h->tgid)
-			jo_u64(o, "process.vpid", h->vpid);
-		jo_strn(o, "process.executable.name", h->comm, COMM_LEN);
-		const char *exe = meta_exe(h->tgid);
-		if (exe)
-			jo_str(o, "process.executable.path", exe);
+	struct frag *f = &frags[h->tgid % FRAG_SLOTS];
+	if (!f->json.p)
+		sb_init(&f->json, 256);
+	if (f->tgid != h->tgid || f->cgroup_id != h->cgroup_id || (h->vpid && f->vpid != h->vpid) ||
+	    memcmp(f->comm, h->comm, COMM_LEN)) {
+		f->tgid = h->tgid;
+		f->cgroup_id = h->cgroup_id;
+		f->vpid = h->vpid;
+		memcpy(f->comm, h->comm, COMM_LEN);
+		build_fragment(f, h);
 	}
-	if (h->cgroup_id) {
-		jo_u64(o, "aiops.cgroup.id", h->cgroup_id);
-		struct cgroup_info cg;
-		meta_cgroup(h->cgroup_id, &cg);
-		if (cg.path)
-			jo_str(o, "process.linux.cgroup", cg.path);
-		if (cg.container_id[0])
-			jo_str(o, "container.id", cg.container_id);
-		if (cg.pod_uid[0])
-			jo_str(o, "k8s.pod.uid", cg.pod_uid);
+	sb_putn(b, f->json.p, f->json.len);
+}
+
+static void ipv4_str(const uint8_t *a, char *out)
+{
+	char *o = out;
+	for (int i = 0; i < 4; i++) {
+		unsigned v = a[i];
+		if (v >= 100)
+			*o++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*o++ = (char)('0' + v / 10 % 10);
+		*o++ = (char)('0' + v % 10);
+		if (i < 3)
+			*o++ = '.';
 	}
+	*o = 0;
 }
 
 static void addr_str(uint16_t family, const uint8_t *a, char *out, size_t n, const char **type)
 {
 	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 	if (family == 10 && !memcmp(a, mapped, 12)) {
-		inet_ntop(AF_INET, a + 12, out, n); /* an IPv4 peer on a dual-stack socket */
+		ipv4_str(a + 12, out); /* an IPv4 peer on a dual-stack socket */
 		*type = "ipv4";
 	} else if (family == 10) {
 		inet_ntop(AF_INET6, a, out, n);
 		*type = "ipv6";
 	} else {
-		inet_ntop(AF_INET, a, out, n);
+		ipv4_str(a, out);
 		*type = "ipv4";
 	}
 }
@@ -245,8 +300,10 @@ int encode_record(const void *data, size_t size)
 	const struct ev_hdr *h = data;
 	if (size < sizeof(*h))
 		return 0;
-	if (h->type == EV_EXEC)
+	if (h->type == EV_EXEC) {
 		meta_set_exe(h->tgid, ((const struct ev_exec *)data)->filename);
+		encode_forget_process(h->tgid); /* a new executable */
+	}
 
 	struct sbuf *b = sender_open_batch();
 	size_t start = b->len;
@@ -280,7 +337,9 @@ int encode_record(const void *data, size_t size)
 		}
 		finish();
 	}
-	if (h->type == EV_EXIT)
+	if (h->type == EV_EXIT) {
 		meta_forget(h->tgid);
+		encode_forget_process(h->tgid);
+	}
 	return 0;
 }

@@ -21,7 +21,7 @@ void sb_free(struct sbuf *b)
 
 void sb_reset(struct sbuf *b) { b->len = 0; }
 
-static void grow(struct sbuf *b, size_t need)
+void sb_grow(struct sbuf *b, size_t need)
 {
 	if (b->len + need <= b->cap)
 		return;
@@ -35,20 +35,7 @@ static void grow(struct sbuf *b, size_t need)
 	b->cap = cap;
 }
 
-void sb_putn(struct sbuf *b, const char *s, size_t n)
-{
-	grow(b, n);
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-}
-
 void sb_puts(struct sbuf *b, const char *s) { sb_putn(b, s, strlen(s)); }
-
-void sb_putc(struct sbuf *b, char c)
-{
-	grow(b, 1);
-	b->p[b->len++] = c;
-}
 
 void sb_u64(struct sbuf *b, uint64_t v)
 {
@@ -95,9 +82,22 @@ void sb_jstr(struct sbuf *b, const char *str, size_t n)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	static const char hex[] = "0123456789abcdef";
-	sb_putc(b, '"');
-	for (size_t i = 0; i < n && s[i]; i++) {
+	sb_grow(b, 2);
+	b->p[b->len++] = '"';
+	size_t i = 0;
+	while (i < n && s[i]) {
+		/* Copy the run of bytes that need no escaping in one go: most strings are nothing but that. */
+		size_t j = i;
+		while (j < n && s[j] >= 0x20 && s[j] < 0x7f && s[j] != '"' && s[j] != '\\')
+			j++;
+		if (j > i) {
+			sb_putn(b, (const char *)s + i, j - i);
+			i = j;
+			continue;
+		}
 		unsigned char c = s[i];
+		if (!c)
+			break;
 		if (c == '"' || c == '\\') {
 			sb_putc(b, '\\');
 			sb_putc(b, (char)c);
@@ -110,17 +110,16 @@ void sb_jstr(struct sbuf *b, const char *str, size_t n)
 		} else if (c < 0x20 || c == 0x7f) {
 			char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
 			sb_putn(b, u, 6);
-		} else if (c < 0x80) {
-			sb_putc(b, (char)c);
 		} else {
 			size_t len = utf8_len(s + i, n - i);
 			if (len) {
 				sb_putn(b, (const char *)s + i, len);
-				i += len - 1;
-			} else {
-				sb_putn(b, "\\ufffd", 6);
+				i += len;
+				continue;
 			}
+			sb_putn(b, "\\ufffd", 6);
 		}
+		i++;
 	}
 	sb_putc(b, '"');
 }

@@ -13,9 +13,24 @@ struct sbuf {
 void sb_init(struct sbuf *b, size_t cap);
 void sb_free(struct sbuf *b);
 void sb_reset(struct sbuf *b);
-void sb_putn(struct sbuf *b, const char *s, size_t n);
+void sb_grow(struct sbuf *b, size_t need);
 void sb_puts(struct sbuf *b, const char *s);
-void sb_putc(struct sbuf *b, char c);
+
+/* Inline: the encoder calls these for every field of every event. */
+static inline void sb_putn(struct sbuf *b, const char *s, size_t n)
+{
+	if (b->len + n > b->cap)
+		sb_grow(b, n);
+	__builtin_memcpy(b->p + b->len, s, n);
+	b->len += n;
+}
+
+static inline void sb_putc(struct sbuf *b, char c)
+{
+	if (b->len + 1 > b->cap)
+		sb_grow(b, 1);
+	b->p[b->len++] = c;
+}
 void sb_u64(struct sbuf *b, uint64_t v);
 void sb_i64(struct sbuf *b, int64_t v);
 /* A quoted JSON string of at most n bytes of s, stopping at NUL; invalid UTF-8 becomes U+FFFD. */

@@ -29,17 +29,41 @@ static struct sender_stats st;
 static _Atomic uint64_t ring_full;
 static uint64_t reported_drops; /* drops the last POST told ingest about */
 
+/* Sent batches are kept for reuse (a few): fresh buffers cost page faults on every batch. */
+static struct batch *spare;
+static int n_spare;
+
 static struct batch *new_batch(void)
 {
-	struct batch *b = calloc(1, sizeof(*b));
+	pthread_mutex_lock(&mu);
+	struct batch *b = spare;
+	if (b) {
+		spare = b->next;
+		n_spare--;
+	}
+	pthread_mutex_unlock(&mu);
+	if (b) {
+		b->next = NULL;
+		b->count = 0;
+		sb_reset(&b->body);
+		return b;
+	}
+	b = calloc(1, sizeof(*b));
 	if (!b)
 		abort();
 	sb_init(&b->body, 64 * 1024);
 	return b;
 }
 
+/* Caller holds mu. */
 static void free_batch(struct batch *b)
 {
+	if (n_spare < 4) {
+		b->next = spare;
+		spare = b;
+		n_spare++;
+		return;
+	}
 	sb_free(&b->body);
 	free(b);
 }
@@ -79,6 +103,7 @@ static void close_batch(void)
 			head = b;
 		tail = b;
 		queued += b->count;
+		st.events_total += b->count; /* counted per batch: one lock per batch, not per event */
 		enforce_bound();
 	}
 	pthread_cond_signal(&cv);
@@ -88,9 +113,6 @@ static void close_batch(void)
 void sender_event_added(void)
 {
 	open_batch->count++;
-	pthread_mutex_lock(&mu);
-	st.events_total++;
-	pthread_mutex_unlock(&mu);
 	if (open_batch->count >= cfg->batch_events)
 		close_batch();
 }
