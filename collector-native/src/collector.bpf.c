@@ -89,6 +89,14 @@ struct {
 	__type(value, struct conn);
 } conns SEC(".maps");
 
+/* Listening sockets' addresses: an auto-bound port is released before the LISTEN->CLOSE tracepoint fires. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct addr_pair);
+} listeners SEC(".maps");
+
 struct http_state {
 	__u64 start_ns;
 	__u64 req_bytes;
@@ -173,8 +181,15 @@ static __always_inline bool allowed(void)
 		return false;
 	if (!cgroup_filter)
 		return true;
-	__u64 cg = bpf_get_current_cgroup_id();
-	return bpf_map_lookup_elem(&cgroup_allow, &cg) != NULL;
+	/* The watched cgroups and everything below them: walk up the current task's ancestors. */
+	for (int level = 0; level <= 16; level++) {
+		__u64 cg = bpf_get_current_ancestor_cgroup_id(level);
+		if (!cg)
+			return false; /* past the task's own cgroup */
+		if (bpf_map_lookup_elem(&cgroup_allow, &cg))
+			return true;
+	}
+	return false;
 }
 
 static __always_inline void *reserve(__u64 size)
@@ -224,11 +239,21 @@ static __always_inline void fill_addr(struct addr_pair *a, const struct sock *sk
 
 static __always_inline void emit_listen(const struct sock *sk, __u32 open)
 {
+	__u64 key = (__u64)sk;
 	struct ev_listen *e = reserve(sizeof(*e));
 	if (!e)
 		return;
 	fill_hdr(&e->h, EV_LISTEN);
-	fill_addr(&e->a, sk);
+	if (open) {
+		fill_addr(&e->a, sk);
+		bpf_map_update_elem(&listeners, &key, &e->a, BPF_ANY);
+	} else {
+		struct addr_pair *a = bpf_map_lookup_elem(&listeners, &key);
+		if (a)
+			__builtin_memcpy(&e->a, a, sizeof(*a));
+		else
+			fill_addr(&e->a, sk);
+	}
 	e->open = open;
 	submit(e);
 }
@@ -321,8 +346,10 @@ int BPF_PROG(on_tcp_state, const struct sock *sk, const int oldstate, const int 
 	}
 	if (newstate == TCP_CLOSE) {
 		if (oldstate == TCP_LISTEN) {
+			__u64 lkey = (__u64)sk;
 			if (allowed())
 				emit_listen(sk, 0);
+			bpf_map_delete_elem(&listeners, &lkey);
 			return 0;
 		}
 		struct conn *c = bpf_map_lookup_elem(&conns, &key);
@@ -459,7 +486,10 @@ static __always_inline void http_emit(struct sock *sk, struct http_state *st, co
 	e->start_ns = st->start_ns;
 	e->end_ns = e->h.ts_ns;
 	e->resp_bytes = total;
-	__builtin_memcpy(e->req, st->req, REQ_CAP);
+	__u32 rl = st->req_len;
+	if (rl > REQ_CAP)
+		rl = REQ_CAP;
+	bpf_probe_read_kernel(e->req, rl, st->req); /* only what was captured: requests are mostly short */
 	if (n > RESP_CAP)
 		n = RESP_CAP;
 	e->resp_len = n;
@@ -729,6 +759,11 @@ static __always_inline int dup_enter(__u64 oldfd, __u64 newfd, __u32 nr)
 		return 0;
 	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
 	if ((mode & S_IFMT) != S_IFSOCK)
+		return 0;
+	/* Only network sockets: shells dup unix-socket stdio (journald, piped stdio) back all the time. */
+	struct socket *so = (struct socket *)BPF_CORE_READ(f, private_data);
+	__u16 family = BPF_CORE_READ(so, sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
 		return 0;
 	struct ev_dup *e = reserve(sizeof(*e));
 	if (!e)

@@ -6,6 +6,7 @@
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -64,6 +65,20 @@ static int ensure_tracefs(void)
 	return -1;
 }
 
+/* CAP_BPF (39) and CAP_PERFMON (38) in the effective set, from /proc/self/status. */
+static bool has_bpf_caps(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	unsigned long long eff = 0;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &eff) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return (eff >> 39 & 1) && (eff >> 38 & 1);
+}
+
 static int preflight(void)
 {
 	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
@@ -74,9 +89,13 @@ static int preflight(void)
 			strerror(errno));
 		return -1;
 	}
-	if (geteuid() != 0)
-		fprintf(stderr, "rootline-collector: warning: not running as root; loading needs CAP_BPF, CAP_PERFMON, "
-				"CAP_NET_ADMIN and CAP_SYS_RESOURCE\n");
+	if (geteuid() != 0 && !has_bpf_caps()) {
+		fprintf(stderr,
+			"rootline-collector: loading eBPF needs root, or the capabilities CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN,\n"
+			"  CAP_SYS_RESOURCE and CAP_DAC_READ_SEARCH. Run it with sudo, or in Kubernetes with the DaemonSet in\n"
+			"  deploy/kubernetes (privileged, hostPID).\n");
+		return -1;
+	}
 	return ensure_tracefs();
 }
 

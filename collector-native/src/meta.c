@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <ctype.h>
+#include <fcntl.h>
 
 static char host_name[256];
 static char host_id[64];
@@ -183,9 +184,41 @@ static void pod_from_path(const char *path, char out[37])
 	}
 }
 
+/*
+ * A cgroup v2 id is its kernfs node id, which open_by_handle_at() takes as a FILEID_KERNFS handle: the path of
+ * one new cgroup without walking the tree (and without missing a cgroup created since the last walk).
+ */
+static const char *cg_resolve(uint64_t id)
+{
+	static int root_fd = -1;
+	if (root_fd < 0)
+		root_fd = open(cg_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (root_fd < 0)
+		return NULL;
+	struct {
+		struct file_handle fh;
+		uint64_t id;
+	} h = {.fh = {.handle_bytes = sizeof(uint64_t), .handle_type = 0xfe /* FILEID_KERNFS */}, .id = id};
+	int fd = open_by_handle_at(root_fd, &h.fh, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	char link[64], buf[1024];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, buf, sizeof(buf) - 1);
+	close(fd);
+	size_t root = strlen(cg_root);
+	if (n <= 0 || (size_t)n < root || strncmp(buf, cg_root, root))
+		return NULL;
+	buf[n] = 0;
+	cg_put(id, buf[root] ? buf + root : "/");
+	return cg_get(id);
+}
+
 void meta_cgroup(uint64_t id, struct cgroup_info *out)
 {
 	const char *path = cg_get(id);
+	if (!path)
+		path = cg_resolve(id);
 	if (!path) {
 		uint64_t now = mono_ns();
 		if (now - cg_last_scan_ns > 200000000ull) {
