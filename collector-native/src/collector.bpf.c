@@ -97,6 +97,19 @@ struct {
 	__type(value, struct addr_pair);
 } listeners SEC(".maps");
 
+/* One copy from user memory per socket operation: each bpf_probe_read_user() has a fixed cost (user-access
+ * barriers) that dwarfs the bytes, so the prefix is read once here and classified in kernel memory. */
+struct io_scratch {
+	char buf[REQ_CAP];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct io_scratch);
+} io_scratch SEC(".maps");
+
 struct http_state {
 	__u64 start_ns;
 	__u64 req_bytes;
@@ -472,7 +485,8 @@ static __always_inline bool sampled(void)
 	return (*tick % http_sample) == 0;
 }
 
-static __always_inline void http_emit(struct sock *sk, struct http_state *st, const void *buf, __u64 n, __u64 total)
+static __always_inline void http_emit(struct sock *sk, struct http_state *st, const struct io_scratch *sc, __u64 n,
+				      __u64 total)
 {
 	st->side = 0; /* answered: the next response on this socket needs a new request */
 	struct ev_http *e = reserve(sizeof(*e));
@@ -490,26 +504,20 @@ static __always_inline void http_emit(struct sock *sk, struct http_state *st, co
 	if (rl > REQ_CAP)
 		rl = REQ_CAP;
 	bpf_probe_read_kernel(e->req, rl, st->req); /* only what was captured: requests are mostly short */
-	if (n > RESP_CAP)
-		n = RESP_CAP;
-	e->resp_len = n;
-	bpf_probe_read_user(e->resp, n & (RESP_CAP * 2 - 1), buf);
+	e->resp_len = n > RESP_CAP ? RESP_CAP : n;
+	__builtin_memcpy(e->resp, sc->buf, RESP_CAP);
 	submit(e);
 }
 
-static __always_inline void http_request(struct sock *sk, __u32 side, const void *buf, __u64 n, __u64 total)
+static __always_inline void http_request(struct sock *sk, __u32 side, const struct io_scratch *sc, __u64 n,
+					 __u64 total)
 {
 	if (!sampled())
 		return;
 	struct http_state *st = bpf_sk_storage_get(&http_pending, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!st)
 		return;
-	if (n > REQ_CAP)
-		n = REQ_CAP;
-	if (bpf_probe_read_user(st->req, n & (REQ_CAP * 2 - 1), buf)) {
-		st->side = 0;
-		return;
-	}
+	__builtin_memcpy(st->req, sc->buf, REQ_CAP);
 	st->start_ns = bpf_ktime_get_ns();
 	st->req_bytes = total;
 	st->req_len = n;
@@ -537,11 +545,17 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, bool 
 		n = buflen;
 	if (n < 8)
 		return 0;
-	__u64 head = 0;
-	if (bpf_probe_read_user(&head, sizeof(head), buf))
+	if (n > REQ_CAP)
+		n = REQ_CAP;
+	__u32 zero = 0;
+	struct io_scratch *sc = bpf_map_lookup_elem(&io_scratch, &zero);
+	if (!sc)
 		return 0;
+	if (bpf_probe_read_user(sc->buf, n, buf))
+		return 0;
+	__u64 head = *(__u64 *)sc->buf;
 	if (is_request(head)) {
-		http_request(sk, send ? SIDE_CLIENT : SIDE_SERVER, buf, n, ret);
+		http_request(sk, send ? SIDE_CLIENT : SIDE_SERVER, sc, n, ret);
 		return 0;
 	}
 	if (!is_response(head))
@@ -555,7 +569,7 @@ static __always_inline int on_sock_io(struct sock *sk, int ret, int flags, bool 
 	/* A client reads the response; a server writes it. Anything else is not this exchange. */
 	if ((st->side == SIDE_CLIENT) == send)
 		return 0;
-	http_emit(sk, st, buf, n, ret);
+	http_emit(sk, st, sc, n, ret);
 	return 0;
 }
 
