@@ -601,9 +601,12 @@ describe('PagerDuty Events API v2', () => {
 
 describe('generic alerts (POST /api/v1/alerts)', () => {
   it('names alerts by `name` or labels.alertname, fingerprints like Alertmanager or by the given key, groups and resolves', async () => {
+    // Relative to now: a later alert joins the incident only while it is younger than ROOTLINE_INCIDENT_MAX_AGE_MS.
+    const t0 = new Date(Math.floor(Date.now() / 1000) * 1000 - 5 * 60_000).toISOString();
+    const t1 = new Date(Date.parse(t0) + 5 * 60_000).toISOString();
     const backlog = { alertname: 'QueueBacklog', service: 'billing', namespace: 'prod', severity: 'critical' };
     const first = await hook('generic', 'generic', {
-      json: { alerts: [{ name: 'QueueBacklog', labels: { service: 'billing', namespace: 'prod', severity: 'critical' }, annotations: { summary: 'queue > 10k' }, startsAt: '2026-11-25T08:00:00Z' }] },
+      json: { alerts: [{ name: 'QueueBacklog', labels: { service: 'billing', namespace: 'prod', severity: 'critical' }, annotations: { summary: 'queue > 10k' }, startsAt: t0 }] },
     });
     const r1 = expectStatus<Accepted>(first.res, 200);
     assert.equal(r1.alerts, 1);
@@ -612,7 +615,7 @@ describe('generic alerts (POST /api/v1/alerts)', () => {
     assert.deepEqual(await alertsOf('generic'), [
       {
         fingerprint: amFingerprint(backlog), status: 'firing', source: 'generic', labels: backlog, annotations: { summary: 'queue > 10k' },
-        startsAt: Date.parse('2026-11-25T08:00:00Z'), flapping: false, entities: ['service:prod/billing', 'service:billing'], incidentId: incId,
+        startsAt: Date.parse(t0), flapping: false, entities: ['service:prod/billing', 'service:billing'], incidentId: incId,
       },
     ]);
 
@@ -637,14 +640,14 @@ describe('generic alerts (POST /api/v1/alerts)', () => {
     const res = await hook('generic', 'generic', {
       json: {
         alerts: [
-          { name: 'QueueBacklog', status: 'resolved', labels: { service: 'billing', namespace: 'prod', severity: 'critical' }, endsAt: '2026-11-25T08:05:00Z' },
+          { name: 'QueueBacklog', status: 'resolved', labels: { service: 'billing', namespace: 'prod', severity: 'critical' }, endsAt: t1 },
           { status: 'resolved', labels: { alertname: 'WorkerCrash', service: 'billing', namespace: 'prod' }, fingerprint: 'ext-42' },
         ],
       },
     });
     assert.deepEqual(expectStatus<Accepted>(res.res, 200), { status: 'success', alerts: 2, incidents: [incId] });
     const after = await alertsOf('generic');
-    assert.deepEqual([byFp(after, amFingerprint(backlog)).status, byFp(after, amFingerprint(backlog)).endsAt], ['resolved', Date.parse('2026-11-25T08:05:00Z')]);
+    assert.deepEqual([byFp(after, amFingerprint(backlog)).status, byFp(after, amFingerprint(backlog)).endsAt], ['resolved', Date.parse(t1)]);
     assert.equal(byFp(after, 'ext-42').status, 'resolved');
     const inc = await incident('generic', incId);
     assert.deepEqual([inc.status, inc.alertCount, inc.severity, inc.title, inc.version], ['resolved', 2, 'critical', 'queue > 10k', 5]);
