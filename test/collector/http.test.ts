@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  assertCleanStop,
   Cleanup, createCgroup, inCgroup, PEERS, pythonPath, rootSkipReason, startCollector, startProc, startSink,
   type Ev, type RunningCollector, type Sink, type TestCgroup,
 } from '../helpers/collector.ts';
@@ -129,11 +130,6 @@ describe('collector: HTTP requests', { skip: rootSkipReason() }, () => {
   });
 
   it('sent only valid batches', async () => {
-    assert.equal(await collector.stop(), 0, collector.stderr());
-    assert.deepEqual(sink.invalid, []);
-    assert.equal(sink.unauthorized, 0);
-    const stats = collector.stats();
-    assert.equal(stats.sent, stats.events_total);
-    assert.equal(stats.ring_full + stats.buffer_full + stats.send_failed, 0);
+    await assertCleanStop(collector, sink);
   });
 });

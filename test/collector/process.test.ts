@@ -2,6 +2,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  assertCleanStop,
   Cleanup, createCgroup, inCgroup, rootSkipReason, startCollector, startProc, startSink,
   type Ev, type RunningCollector, type Sink, type TestCgroup,
 } from '../helpers/collector.ts';
@@ -78,11 +79,6 @@ describe('collector: process exec and exit', { skip: rootSkipReason() }, () => {
   });
 
   it('sent only valid batches', async () => {
-    assert.equal(await collector.stop(), 0, collector.stderr());
-    assert.deepEqual(sink.invalid, []);
-    assert.equal(sink.unauthorized, 0);
-    const stats = collector.stats();
-    assert.equal(stats.sent, stats.events_total);
-    assert.equal(stats.ring_full + stats.buffer_full + stats.send_failed, 0);
+    await assertCleanStop(collector, sink);
   });
 });

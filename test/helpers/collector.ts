@@ -5,6 +5,7 @@
  * Root checks: these tests need root (eBPF, cgroups, network namespaces). Without root they skip with a
  * visible reason, except under CI=true, where missing root is a failure.
  */
+import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -425,4 +426,14 @@ export async function startCollector(t: AfterHook, opts: CollectorOptions): Prom
 /** Events of the collector that came from processes in `cg`. */
 export function inCgroup(cg: TestCgroup): (e: Ev) => boolean {
   return (e) => e['aiops.cgroup.id'] === cg.id;
+}
+
+/** Stops the collector and checks the run was clean: exit 0, every batch valid and authorised, nothing lost. */
+export async function assertCleanStop(collector: RunningCollector, sink: Sink): Promise<void> {
+  assert.equal(await collector.stop(), 0, collector.stderr());
+  assert.deepEqual(sink.invalid, []);
+  assert.equal(sink.unauthorized, 0);
+  const stats = collector.stats();
+  assert.equal(stats.sent, stats.events_total);
+  assert.equal(stats.ring_full + stats.buffer_full + stats.send_failed, 0);
 }
