@@ -122,6 +122,7 @@ const USAGE = `usage: rootline <command>
   bench rca [--json] [--services N] [--minutes M]   RCA latency on a synthetic topology with M minutes of traces
   bench collector [--json] [--requests N] [--rounds K] [--cpu C|none]   latency and CPU the eBPF collector adds (root)
   eval rca --dataset <dir> [--json]                replay a Nezha-layout data set through ingest and score RCA top-1/3/5
+  eval sequence --dataset <dir> [--json] [--backend tensorflow|wasm|cpu] [--models <dir>]   train and score the call-sequence model on hdfs-sessions
   help                                             this text`;
 
 export async function main(argv: string[]): Promise<number> {
@@ -182,6 +183,18 @@ export async function main(argv: string[]): Promise<number> {
     }
     const { evalRca } = await import('./rca/eval/harness.ts');
     console.log(JSON.stringify(await evalRca({ dataset, json: flags.has('json') })));
+    return 0;
+  }
+  if (cmd === 'eval' && sub === 'sequence') {
+    const dataset = flags.get('dataset');
+    const backend = flags.get('backend');
+    if (!dataset || dataset === 'true' || (backend !== undefined && !['tensorflow', 'wasm', 'cpu'].includes(backend))) {
+      console.error('usage: rootline eval sequence --dataset <hdfs-sessions dir> [--json] [--backend tensorflow|wasm|cpu] [--models <dir>]');
+      return 2;
+    }
+    const { evalHdfs } = await import('./predict/eval/hdfs.ts');
+    const modelsDir = flags.get('models') ?? join(loadConfig(process.env).dataDir, 'models');
+    console.log(JSON.stringify(await evalHdfs({ dataset, json: flags.has('json'), backend: backend as 'tensorflow' | 'wasm' | 'cpu' | undefined, modelsDir })));
     return 0;
   }
   if (cmd === 'bench' && sub === 'rca') {
