@@ -326,4 +326,20 @@ void sender_stop(int timeout_ms)
 	pthread_cond_signal(&cv);
 	pthread_mutex_unlock(&mu);
 	pthread_join(thread, NULL);
+	/* Whatever ingest did not take before the deadline is lost with the process: count it, say it. */
+	pthread_mutex_lock(&mu);
+	uint64_t left = 0;
+	while (head) {
+		struct batch *b = head;
+		head = b->next;
+		left += b->count;
+		free_batch(b);
+	}
+	tail = NULL;
+	queued = 0;
+	st.send_failed += left;
+	pthread_mutex_unlock(&mu);
+	if (left)
+		fprintf(stderr, "rootline-collector: %llu events were not sent before exit (ingest unreachable or slow); counted as send_failed\n",
+			(unsigned long long)left);
 }

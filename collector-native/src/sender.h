@@ -14,7 +14,7 @@ struct sender_stats {
 	uint64_t events_total; /* events encoded */
 	uint64_t sent;         /* events ingest acknowledged */
 	uint64_t buffer_full;  /* events dropped because the local buffer was full */
-	uint64_t send_failed;  /* events ingest refused for good (a 4xx other than 429) */
+	uint64_t send_failed;  /* events ingest refused for good (a 4xx other than 429), or still unsent at exit */
 	uint64_t posts;
 	uint64_t post_errors;  /* failed attempts, retried */
 	uint64_t queued;       /* events waiting */
