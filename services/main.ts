@@ -14,6 +14,7 @@ import { createIngestRole, type IngestRole } from './ingest/index.ts';
 import { createQueueBackend } from './shared/queue/index.ts';
 import { createTopologyRole, createTopologyStore, requestExtraction, type TopologyRole, type TopologyStore } from './topology/index.ts';
 import { createRcaRole, type RcaRole } from './rca/index.ts';
+import { createPredictRole, type PredictRole } from './predict/index.ts';
 
 export interface RunningService {
   url: string;
@@ -21,6 +22,7 @@ export interface RunningService {
   ingest?: IngestRole;
   topology?: TopologyRole;
   rca?: RcaRole;
+  predict?: PredictRole;
   close(): Promise<void>;
 }
 
@@ -70,6 +72,11 @@ export async function startService(config: Config, log: Logger = pino({ level: c
     rca = await createRcaRole({ config, dataDir, topology: topologyForRca, telemetry: store, queues, log });
     roles.push(rca);
   }
+  let predict: PredictRole | undefined;
+  if (config.roles.includes('predict')) {
+    predict = await createPredictRole({ config, dataDir, telemetry: store, queues, log });
+    roles.push(predict);
+  }
   const app = await buildApp({ config, log, registry, store, roles });
   const url = await app.listen({ host: config.host, port: config.port });
   log.info({ url, docs: `${url}/docs` }, 'rootline listening');
@@ -79,6 +86,7 @@ export async function startService(config: Config, log: Logger = pino({ level: c
     ingest,
     topology,
     rca,
+    predict,
     async close() {
       await app.close();
       for (const r of roles) await r.close();
@@ -123,6 +131,7 @@ const USAGE = `usage: rootline <command>
   bench collector [--json] [--requests N] [--rounds K] [--cpu C|none]   latency and CPU the eBPF collector adds (root)
   eval rca --dataset <dir> [--json]                replay a Nezha-layout data set through ingest and score RCA top-1/3/5
   eval sequence --dataset <dir> [--json] [--backend tensorflow|wasm|cpu] [--models <dir>]   train and score the call-sequence model on hdfs-sessions
+  eval nab --dataset <dir or .tar.xz> [--json] [--detector ours|numenta]   Numenta Anomaly Benchmark scores (standard, low FP, low FN)
   help                                             this text`;
 
 export async function main(argv: string[]): Promise<number> {
@@ -195,6 +204,17 @@ export async function main(argv: string[]): Promise<number> {
     const { evalHdfs } = await import('./predict/eval/hdfs.ts');
     const modelsDir = flags.get('models') ?? join(loadConfig(process.env).dataDir, 'models');
     console.log(JSON.stringify(await evalHdfs({ dataset, json: flags.has('json'), backend: backend as 'tensorflow' | 'wasm' | 'cpu' | undefined, modelsDir })));
+    return 0;
+  }
+  if (cmd === 'eval' && sub === 'nab') {
+    const dataset = flags.get('dataset');
+    const detector = flags.get('detector') ?? 'ours';
+    if (!dataset || dataset === 'true' || !['ours', 'numenta'].includes(detector)) {
+      console.error('usage: rootline eval nab --dataset <unpacked NAB dir or nab.tar.xz> [--json] [--detector ours|numenta]');
+      return 2;
+    }
+    const { evalNab } = await import('./predict/nab/eval.ts');
+    console.log(JSON.stringify(await evalNab({ dataset, detector: detector as 'ours' | 'numenta' })));
     return 0;
   }
   if (cmd === 'bench' && sub === 'rca') {

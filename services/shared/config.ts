@@ -40,6 +40,7 @@ export interface Config {
     ratePerS: number;
     hmacSecret?: string;
   };
+  reports: { periodMs: number; errorRateThreshold: number; latencyFactor: number; webhookUrl?: string };
 }
 
 export class ConfigError extends Error {
@@ -74,6 +75,16 @@ export function loadConfig(env: Env, overrides: { roles?: string } = {}): Config
       return dflt;
     }
     return raw as T;
+  };
+  const num = (name: string, dflt: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return dflt;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < min || n > max) {
+      problems.push(`${name}=${raw}: expected a number from ${min} to ${max}`);
+      return dflt;
+    }
+    return n;
   };
   const url = (name: string, schemes: string[]): string | undefined => {
     const raw = opt(name);
@@ -149,6 +160,12 @@ export function loadConfig(env: Env, overrides: { roles?: string } = {}): Config
       dedupLabels: str('ROOTLINE_ALERT_DEDUP_LABELS', '').split(',').map((x) => x.trim()).filter(Boolean),
       ratePerS: int('ROOTLINE_ALERT_RATE_PER_S', 20_000, 1, 10_000_000),
       hmacSecret: opt('ROOTLINE_WEBHOOK_HMAC_SECRET'),
+    },
+    reports: {
+      periodMs: int('ROOTLINE_REPORT_PERIOD_MS', 3600_000, 1000, 7 * 24 * 3600_000),
+      errorRateThreshold: num('ROOTLINE_REPORT_ERROR_RATE', 0.05, 0, 1),
+      latencyFactor: num('ROOTLINE_REPORT_LATENCY_FACTOR', 2, 1, 100),
+      webhookUrl: url('ROOTLINE_REPORT_WEBHOOK_URL', ['http', 'https']),
     },
   };
   if (config.roles.length === 0) problems.push('no role selected');
