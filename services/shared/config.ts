@@ -57,16 +57,18 @@ export function loadConfig(env: Env, overrides: { roles?: string } = {}): Config
   const problems: string[] = [];
   const str = (name: string, dflt: string): string => env[name] ?? dflt;
   const opt = (name: string): string | undefined => (env[name] === '' ? undefined : env[name]);
-  const int = (name: string, dflt: number, min: number, max: number): number => {
+  const numeric = (name: string, dflt: number, min: number, max: number, integer: boolean): number => {
     const raw = env[name];
     if (raw === undefined || raw === '') return dflt;
     const n = Number(raw);
-    if (!Number.isInteger(n) || n < min || n > max) {
-      problems.push(`${name}=${raw}: expected an integer from ${min} to ${max}`);
+    if (!(integer ? Number.isInteger(n) : Number.isFinite(n)) || n < min || n > max) {
+      problems.push(`${name}=${raw}: expected ${integer ? 'an integer' : 'a number'} from ${min} to ${max}`);
       return dflt;
     }
     return n;
   };
+  const int = (name: string, dflt: number, min: number, max: number): number => numeric(name, dflt, min, max, true);
+  const num = (name: string, dflt: number, min: number, max: number): number => numeric(name, dflt, min, max, false);
   const oneOf = <T extends string>(name: string, dflt: T, allowed: readonly T[]): T => {
     const raw = env[name];
     if (raw === undefined || raw === '') return dflt;
@@ -75,16 +77,6 @@ export function loadConfig(env: Env, overrides: { roles?: string } = {}): Config
       return dflt;
     }
     return raw as T;
-  };
-  const num = (name: string, dflt: number, min: number, max: number): number => {
-    const raw = env[name];
-    if (raw === undefined || raw === '') return dflt;
-    const n = Number(raw);
-    if (!Number.isFinite(n) || n < min || n > max) {
-      problems.push(`${name}=${raw}: expected a number from ${min} to ${max}`);
-      return dflt;
-    }
-    return n;
   };
   const url = (name: string, schemes: string[]): string | undefined => {
     const raw = opt(name);
