@@ -13,7 +13,7 @@ import { createClickHouseStore } from './shared/telemetry/clickhouse.ts';
 import { createIngestRole, type IngestRole } from './ingest/index.ts';
 import { createQueueBackend } from './shared/queue/index.ts';
 import { createTopologyRole, createTopologyStore, requestExtraction, type TopologyRole, type TopologyStore } from './topology/index.ts';
-import { createRcaRole, type RcaRole } from './rca/index.ts';
+import { createRcaRole, type ApiSequenceEvent, type RcaRole } from './rca/index.ts';
 import { createPredictRole, type PredictRole } from './predict/index.ts';
 
 export interface RunningService {
@@ -62,6 +62,7 @@ export async function startService(config: Config, log: Logger = pino({ level: c
     log.info({ store: topoStore.kind }, 'topology store ready');
   }
   let rca: RcaRole | undefined;
+  let predict: PredictRole | undefined;
   if (config.roles.includes('rca')) {
     // Without the topology role here, read the shared Neo4j (distributed) or this process's own store.
     let topologyForRca = topoStore;
@@ -69,12 +70,24 @@ export async function startService(config: Config, log: Logger = pino({ level: c
       topologyForRca = newTopologyStore();
       await topologyForRca.init();
     }
-    rca = await createRcaRole({ config, dataDir, topology: topologyForRca, telemetry: store, queues, log });
+    // Anomalous API flows found by the predict role in this process are RCA evidence at the entry service and,
+    // when another, at the service of the unexpected call.
+    const apiSequences = (from: number, to: number): ApiSequenceEvent[] =>
+      (predict?.sequenceAnomalies(from, to) ?? []).flatMap((a) =>
+        [...new Set([a.entryService, a.callService])].map((entity) => ({ entity, t: a.t, traceId: a.traceId, unexpected: a.unexpected, previous: a.previous, score: a.score, threshold: a.threshold })),
+      );
+    rca = await createRcaRole({ config, dataDir, topology: topologyForRca, telemetry: store, queues, log, apiSequences });
     roles.push(rca);
   }
-  let predict: PredictRole | undefined;
   if (config.roles.includes('predict')) {
-    predict = await createPredictRole({ config, dataDir, telemetry: store, queues, log });
+    // Anomalous API flows are raised as alerts through the generic ingestion when the rca role runs here.
+    const alerts = rca?.alerts;
+    const alert = alerts
+      ? async (tenant: string, a: { labels: Record<string, string>; annotations: Record<string, string>; startsAt: number }) => {
+          await alerts.notify(tenant, [{ source: 'generic', status: 'firing', ...a }]);
+        }
+      : undefined;
+    predict = await createPredictRole({ config, dataDir, telemetry: store, queues, log, alert });
     roles.push(predict);
   }
   const app = await buildApp({ config, log, registry, store, roles });

@@ -15,11 +15,13 @@ import { alertRoutes } from './alerts/routes.ts';
 import { AlertService, RCA_QUEUE, type RcaJob } from './alerts/service.ts';
 import { RcaService } from './engine/service.ts';
 import { rcaRoutes } from './engine/routes.ts';
+import type { ApiSequenceSource } from './engine/model.ts';
 import type { TelemetryStore } from '../shared/telemetry/store.ts';
 
 export { AlertService, RCA_QUEUE, type RcaJob } from './alerts/service.ts';
 export { RcaService, type RcaResult } from './engine/service.ts';
 export { rankCauses } from './engine/rank.ts';
+export type { ApiSequenceEvent, ApiSequenceSource } from './engine/model.ts';
 export { fingerprint } from './alerts/fingerprint.ts';
 
 export interface RcaRole {
@@ -29,7 +31,7 @@ export interface RcaRole {
   close(): Promise<void>;
 }
 
-export async function createRcaRole(deps: { config: Config; dataDir: string; topology: TopologyStore; telemetry: TelemetryStore; queues: QueueBackend; log: Logger }): Promise<RcaRole> {
+export async function createRcaRole(deps: { config: Config; dataDir: string; topology: TopologyStore; telemetry: TelemetryStore; queues: QueueBackend; log: Logger; apiSequences?: ApiSequenceSource }): Promise<RcaRole> {
   const a = deps.config.alerts;
   const service = new AlertService(
     { ...DEFAULT_SETTINGS, windowMs: a.windowMs, maxIncidentAgeMs: a.maxIncidentAgeMs, hops: a.hops, minAlerts: a.minAlerts, dedupLabels: a.dedupLabels },
@@ -40,7 +42,7 @@ export async function createRcaRole(deps: { config: Config; dataDir: string; top
   );
   const replayed = await service.recover();
   if (replayed > 0) deps.log.info({ entries: replayed }, 'alert state rebuilt from the journal');
-  const rca = new RcaService(deps.telemetry, deps.topology, service, deps.log);
+  const rca = new RcaService(deps.telemetry, deps.topology, service, deps.log, deps.apiSequences);
   const worker = deps.queues.worker<RcaJob, void>(RCA_QUEUE, async (job) => rca.run(job.data.tenant, job.data.incidentId), { concurrency: 1 });
   worker.on('failed', (e) => deps.log.warn({ job: e.jobId, error: e.error }, 'rca job failed'));
   const timer = setInterval(() => void service.tick().catch((err: unknown) => deps.log.warn({ err }, 'alert tick failed')), 30_000);

@@ -5,42 +5,19 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { API_SEQUENCE_MODEL } from '../../services/predict/index.ts';
 import { loadTf } from '../../services/predict/sequence/backend.ts';
 import { SequenceDetector } from '../../services/predict/sequence/detector.ts';
 import { seededRandom } from '../../services/predict/sequence/model.ts';
 import { startTestService, type TestService } from '../helpers/service.ts';
+import { flow, MIN, trace } from '../helpers/shop-traces.ts';
 
-const MIN = 60_000;
-const ns = (ms: number) => String(BigInt(Math.round(ms * 1000)) * 1000n);
-
-/** A normal checkout: frontend, then cart or not, then payment. */
-function flow(r: () => number): string[] {
-  const s = ['frontend:GET /shop'];
-  if (r() < 0.5) s.push('cart:POST /cart');
-  if (r() < 0.7) s.push('checkout:POST /checkout', 'payment:POST /pay');
-  return s;
-}
 const ODD = [
   ['frontend:GET /shop', 'payment:POST /pay'],
   ['frontend:GET /shop', 'admin:DELETE /users'],
 ];
 
-/** One trace whose spans start 5 ms apart in the order of `calls`. */
-function trace(t: number, calls: string[]): { traceId: string; rs: object[] } {
-  const traceId = randomBytes(16).toString('hex');
-  let parent = '';
-  const rs = calls.map((c, i) => {
-    const [service, name] = c.split(':') as [string, string];
-    const spanId = randomBytes(8).toString('hex');
-    const span = { traceId, spanId, parentSpanId: parent, name, kind: 2, startTimeUnixNano: ns(t + 5 * i), endTimeUnixNano: ns(t + 5 * i + 50) };
-    parent = spanId;
-    return { resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] }, scopeSpans: [{ spans: [span] }] };
-  });
-  return { traceId, rs };
-}
 
 const svc: TestService = await startTestService({ after }, { ROOTLINE_ROLES: 'ingest,predict', ROOTLINE_RETENTION_DAYS: '0' });
 

@@ -103,6 +103,34 @@ export function driftOf(values: readonly number[], window: number): { previousMe
   return { previousMedian: med, recentMean, robustZ: (recentMean - med) / sigma };
 }
 
+/** One trace's calls as `service:operation`, in span start order. */
+export interface TraceSequence {
+  trace_id: string;
+  calls: string[];
+  /** Start of the trace's first span and of its last span (ms). */
+  first: number;
+  last: number;
+}
+
+/**
+ * The call sequences of the traces with spans in [from, to), in span start order, at most `limit`; with
+ * `settledBefore`, only traces whose last span started before it (so a trace still running is not cut).
+ * Reports, training and online scoring all read sequences through this one query.
+ */
+export function traceSequences(telemetry: TelemetryStore, from: number, to: number, limit: number, settledBefore?: number): Promise<TraceSequence[]> {
+  const db = telemetry.database;
+  return telemetry.query<TraceSequence>(
+    `SELECT trace_id, arrayMap(x -> x.2, arraySort(x -> x.1, groupArray((timestamp, concat(service_name, ':', name))))) AS calls,
+            toUnixTimestamp64Milli(min(timestamp)) AS first, toUnixTimestamp64Milli(max(timestamp)) AS last
+     FROM ${db}.spans
+     WHERE timestamp >= fromUnixTimestamp64Milli({from:Int64}) AND timestamp < fromUnixTimestamp64Milli({to:Int64})
+     GROUP BY trace_id
+     ${settledBefore !== undefined ? 'HAVING max(timestamp) < fromUnixTimestamp64Milli({settled:Int64})' : ''}
+     ORDER BY first LIMIT {limit:UInt32}`,
+    { from, to, limit, ...(settledBefore !== undefined ? { settled: settledBefore } : {}) },
+  ).then((rows) => rows.map((r) => ({ ...r, first: Number(r.first), last: Number(r.last) })));
+}
+
 export class ReportBuilder {
   constructor(
     private readonly telemetry: TelemetryStore,
@@ -190,14 +218,7 @@ export class ReportBuilder {
   private async sequences(from: number, to: number): Promise<Report['anomalousSequences']> {
     const model = await this.sequenceModel();
     if (!model) return { available: false, note: 'no trained call-sequence model is available; nothing was scored', scored: 0, items: [] };
-    const db = this.telemetry.database;
-    const rows = await this.telemetry.query<{ trace_id: string; calls: string[] }>(
-      `SELECT trace_id, arrayMap(x -> x.2, arraySort(x -> x.1, groupArray((timestamp, concat(service_name, ':', name))))) AS calls
-       FROM ${db}.spans
-       WHERE timestamp >= fromUnixTimestamp64Milli({from:Int64}) AND timestamp < fromUnixTimestamp64Milli({to:Int64})
-       GROUP BY trace_id LIMIT {limit:UInt32}`,
-      { from, to, limit: this.settings.maxTraces },
-    );
+    const rows = await traceSequences(this.telemetry, from, to, this.settings.maxTraces);
     const verdicts = await model.score(rows.map((r) => r.calls));
     const items: AnomalousSequence[] = [];
     verdicts.forEach((v, i) => {

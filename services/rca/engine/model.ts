@@ -4,7 +4,7 @@
  * ranked causes with evidence and propagation paths come out. Loading the snapshot is someone else's job.
  */
 
-export const FAULT_KINDS = ['cpu_saturation', 'memory', 'network_delay', 'latency', 'errors', 'dependency_down', 'recent_change', 'security_event'] as const;
+export const FAULT_KINDS = ['cpu_saturation', 'memory', 'network_delay', 'latency', 'errors', 'dependency_down', 'recent_change', 'security_event', 'api_sequence'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** One signal of one entity: a baseline window and an observed window on the same step. */
@@ -40,6 +40,22 @@ export interface SecurityEvent {
   rule: string;
 }
 
+/** A trace whose API call sequence the prediction model found anomalous (a `sequence_anomaly` event). */
+export interface ApiSequenceEvent {
+  entity: string;
+  /** Start of the trace (ms). */
+  t: number;
+  traceId: string;
+  unexpected: string;
+  previous: string;
+  /** Largest surprisal of the trace (Infinity for a call never seen in training) and the model's threshold. */
+  score: number;
+  threshold: number;
+}
+
+/** Where RCA reads sequence anomalies from (the predict role's public entry, when it runs alongside). */
+export type ApiSequenceSource = (from: number, to: number) => ApiSequenceEvent[] | Promise<ApiSequenceEvent[]>;
+
 export interface RcaEdge {
   from: string;
   to: string;
@@ -57,6 +73,7 @@ export interface RcaInput {
   signals: SignalSeries[];
   changes?: RecentChange[];
   security?: SecurityEvent[];
+  apiSequences?: ApiSequenceEvent[];
   /** How far before `t` a change counts as recent (ms); default 30 min. */
   changeWindowMs?: number;
 }

@@ -15,7 +15,7 @@ const ANOMALY_Z = 3;
 const VERTICAL = new Set(['CONTAINS', 'RUNS', 'IMPLEMENTS', 'EXPOSES']);
 /** Exclusive evidence counts fully, unexplained inclusive evidence partly, explained inclusive evidence barely. */
 const WEIGHT = { exclusive: 1, inclusive: 0.6, explained: 0.1 };
-const KIND_PRIORITY: FaultKind[] = ['security_event', 'recent_change', 'dependency_down', 'cpu_saturation', 'memory', 'errors', 'network_delay', 'latency'];
+const KIND_PRIORITY: FaultKind[] = ['security_event', 'recent_change', 'dependency_down', 'api_sequence', 'cpu_saturation', 'memory', 'errors', 'network_delay', 'latency'];
 
 const HINTS: Record<FaultKind, string> = {
   cpu_saturation: 'CPU is saturated: check for a runaway process or noisy neighbour, raise the CPU limit or scale out.',
@@ -25,6 +25,7 @@ const HINTS: Record<FaultKind, string> = {
   errors: 'It fails on its own: read the new error log templates and recent exceptions, roll back a bad change.',
   dependency_down: 'A dependency refuses or drops connections: check that it runs and is reachable.',
   recent_change: 'It changed shortly before the incident: compare with the previous version and roll back if the change is at fault.',
+  api_sequence: 'Its API calls break the flows learned from normal traffic: check the unexpected call (a new client, a bug, misuse or an attack) in the named trace.',
   security_event: 'A security rule fired here: isolate the workload and investigate (a miner or intruder also explains resource contention).',
 };
 
@@ -138,10 +139,22 @@ export function rankCauses(input: RcaInput, limit = 10): Cause[] {
       score += 0.5;
       s.evidence.push({ signal: 'security.alert', indicator: `${security.rule} on ${security.entity}`, baseline: 0, observed: 1, z: 0, onset: security.t, kind: 'security_event', inclusive: false, strength: 0.5, explained: false });
     }
+    // Anomalous API flows at this entity around the incident: behavioural evidence, strongest first.
+    const flows = (input.apiSequences ?? []).filter((a) => a.entity === s.entity && a.t <= input.t + 5 * 60_000 && a.t >= input.t - window);
+    if (flows.length > 0) {
+      const a = [...flows].sort((x, y) => y.score - x.score || x.t - y.t)[0]!;
+      score += 0.5;
+      const seen = Number.isFinite(a.score);
+      s.evidence.push({
+        signal: 'api_sequence', indicator: `unexpected call ${a.unexpected} after ${a.previous}${seen ? '' : ' (never seen in training)'}, trace ${a.traceId}${flows.length > 1 ? `, ${flows.length} anomalous traces` : ''}`,
+        baseline: a.threshold, observed: seen ? a.score : Math.max(a.threshold * 10, 100), z: 0, onset: Math.min(...flows.map((f) => f.t)),
+        kind: 'api_sequence', inclusive: false, strength: 0.5, explained: false,
+      });
+    }
     s.score = score;
     const kinds = new Set(s.evidence.filter((e) => !e.explained).map((e) => e.kind));
     const strongest = [...s.evidence].sort((a, b) => b.strength - a.strength)[0];
-    s.kind = KIND_PRIORITY.find((k) => (k === 'security_event' || k === 'recent_change' || k === 'dependency_down') && kinds.has(k)) ?? strongest?.kind ?? 'latency';
+    s.kind = KIND_PRIORITY.find((k) => (k === 'security_event' || k === 'recent_change' || k === 'dependency_down' || k === 'api_sequence') && kinds.has(k)) ?? strongest?.kind ?? 'latency';
   }
 
   const ranked = [...scored.values()].filter((s) => s.score > 0).sort((a, b) => b.score - a.score || a.entity.localeCompare(b.entity));

@@ -8,7 +8,7 @@ import type { TelemetryStore } from '../../shared/telemetry/store.ts';
 import type { TopologyStore } from '../../topology/store.ts';
 import type { AlertService } from '../alerts/service.ts';
 import type { Incident } from '../alerts/model.ts';
-import type { Cause } from './model.ts';
+import type { ApiSequenceSource, Cause } from './model.ts';
 import { rankCauses } from './rank.ts';
 import { loadSnapshot } from './snapshot.ts';
 
@@ -30,10 +30,12 @@ export class RcaService {
     private readonly topology: TopologyStore,
     private readonly alerts: AlertService | undefined,
     private readonly log: Logger,
+    /** `sequence_anomaly` events of the prediction role, when it runs alongside. */
+    private readonly apiSequences?: ApiSequenceSource,
   ) {}
 
   async analyze(symptom: string, t: number): Promise<RcaResult> {
-    const input = await loadSnapshot(this.telemetry, this.topology, symptom, t);
+    const input = await loadSnapshot(this.telemetry, this.topology, symptom, t, {}, this.apiSequences);
     const causes = rankCauses(input, 20);
     const implementsOf = new Map<string, string>();
     for (const e of input.edges) if (e.type === 'IMPLEMENTS') implementsOf.set(e.from, e.to);

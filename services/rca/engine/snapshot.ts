@@ -6,7 +6,7 @@
 import type { TelemetryStore } from '../../shared/telemetry/store.ts';
 import type { TopologyStore } from '../../topology/store.ts';
 import { ids } from '../../topology/model.ts';
-import type { FaultKind, RcaInput, SignalSeries } from './model.ts';
+import type { ApiSequenceSource, FaultKind, RcaInput, SignalSeries } from './model.ts';
 import { candidates, dependencyMap } from './rank.ts';
 
 export interface SnapshotOptions {
@@ -34,7 +34,7 @@ export function metricKind(name: string): { kind: FaultKind; inclusive: boolean 
   return undefined;
 }
 
-export async function loadSnapshot(telemetry: TelemetryStore, topology: TopologyStore, symptom: string, t: number, o: SnapshotOptions = {}): Promise<RcaInput> {
+export async function loadSnapshot(telemetry: TelemetryStore, topology: TopologyStore, symptom: string, t: number, o: SnapshotOptions = {}, apiSequences?: ApiSequenceSource): Promise<RcaInput> {
   const baseFrom = t - (o.baselineFromMin ?? 40) * 60_000;
   const baseTo = t - (o.baselineToMin ?? 5) * 60_000;
   const obsFrom = t - (o.observedBeforeMin ?? 3) * 60_000;
@@ -55,7 +55,7 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
   const pods = names('pod:').map((n) => n.split('/').pop()!);
   const nodes = names('node:');
   Object.assign(p, { services, pods, nodes });
-  const [metricRows, spanRows, logRows, connRows, changes, security] = await Promise.all([
+  const [metricRows, spanRows, logRows, connRows, changes, security, flows] = await Promise.all([
     telemetry.query<Row>(
       `SELECT if(startsWith(metric_name, 'k8s.node.') AND k8s_node_name != '', concat('node:', k8s_node_name),
                  concat('pod:', if(k8s_namespace_name != '', k8s_namespace_name, 'default'), '/', k8s_pod_name)) AS entity,
@@ -99,6 +99,8 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
        FROM ${db}.collector_events WHERE ${win} AND event_name = 'aiops.security.alert' ORDER BY timestamp LIMIT 1000`,
       p,
     ),
+    // Anomalous API flows from the prediction role, over the same window as changes.
+    apiSequences ? Promise.resolve(apiSequences(t - 30 * 60_000, t + 5 * 60_000)) : Promise.resolve([]),
   ]);
 
   const rows: (Row & { kind: FaultKind; inclusive: boolean })[] = [];
@@ -147,5 +149,6 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
     signals: signals.sort((a, b) => (a.entity + a.signal).localeCompare(b.entity + b.signal)),
     changes: changes.map((c) => ({ entity: c.entity, t: c.t, attr: c.attr, before: c.before, after: c.after })),
     security: security.map((s) => ({ entity: s.pod ? ids.pod(s.ns || 'default', s.pod) : ids.process(s.host, s.pid), t: Number(s.t), rule: s.rule })),
+    apiSequences: flows.filter((f) => cand.includes(f.entity) || f.entity === symptom),
   };
 }

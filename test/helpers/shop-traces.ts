@@ -1,0 +1,27 @@
+/** A small shop system's traces for the call-sequence tests: normal checkout flows and OTLP/JSON traces of them. */
+import { randomBytes } from 'node:crypto';
+
+export const MIN = 60_000;
+export const ns = (ms: number): string => String(BigInt(Math.round(ms * 1000)) * 1000n);
+
+/** A normal checkout: frontend, then cart or not, then checkout and payment or not. */
+export function flow(r: () => number): string[] {
+  const s = ['frontend:GET /shop'];
+  if (r() < 0.5) s.push('cart:POST /cart');
+  if (r() < 0.7) s.push('checkout:POST /checkout', 'payment:POST /pay');
+  return s;
+}
+
+/** One trace (OTLP/JSON resourceSpans) whose spans start 5 ms apart in the order of `calls`, each the child of the one before. */
+export function trace(t: number, calls: readonly string[]): { traceId: string; rs: object[] } {
+  const traceId = randomBytes(16).toString('hex');
+  let parent = '';
+  const rs = calls.map((c, i) => {
+    const [service, name] = c.split(':') as [string, string];
+    const spanId = randomBytes(8).toString('hex');
+    const span = { traceId, spanId, parentSpanId: parent, name, kind: 2, startTimeUnixNano: ns(t + 5 * i), endTimeUnixNano: ns(t + 5 * i + 50) };
+    parent = spanId;
+    return { resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] }, scopeSpans: [{ spans: [span] }] };
+  });
+  return { traceId, rs };
+}
