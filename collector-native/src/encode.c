@@ -260,8 +260,14 @@ static const char *event_name(uint32_t type)
 	}
 }
 
-static void finish(void)
+/* The event just written from `start` is complete: echo it with --stdout (without its separating comma), count it. */
+static void finish(struct sbuf *b, size_t start)
 {
+	if (cfg->stdout_events) {
+		size_t from = start + (b->p[start] == ',' ? 1 : 0);
+		fwrite(b->p + from, 1, b->len - from, stdout);
+		fputc('\n', stdout);
+	}
 	sender_event_added();
 }
 
@@ -317,11 +323,7 @@ int encode_record(const void *data, size_t size)
 		return 0;
 	}
 	jo_end(&o);
-	if (cfg->stdout_events) {
-		fwrite(b->p + start + (b->p[start] == ',' ? 1 : 0), 1, b->len - start - (b->p[start] == ',' ? 1 : 0), stdout);
-		fputc('\n', stdout);
-	}
-	finish();
+	finish(b, start);
 
 	/* A second event when the record also breaks a security rule: the alert, with the facts as evidence. */
 	struct rule_hit hit;
@@ -331,11 +333,7 @@ int encode_record(const void *data, size_t size)
 		begin(&o, b, "aiops.security.alert", h);
 		rules_alert_fields(&o, data, h->type, &hit, seq - 1);
 		jo_end(&o);
-		if (cfg->stdout_events) {
-			fwrite(b->p + start + (b->p[start] == ',' ? 1 : 0), 1, b->len - start - (b->p[start] == ',' ? 1 : 0), stdout);
-			fputc('\n', stdout);
-		}
-		finish();
+		finish(b, start);
 	}
 	if (h->type == EV_EXIT) {
 		meta_forget(h->tgid);

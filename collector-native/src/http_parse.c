@@ -12,24 +12,24 @@ static void copy(char *dst, size_t cap, const char *s, size_t n)
 	dst[n] = 0;
 }
 
+/* Keeps each parameter's name and replaces its value: "a=1&b" -> "a=REDACTED&b". Stops when out is full. */
 static void redact_query(const char *q, size_t n, char *out, size_t cap)
 {
 	size_t o = 0;
-	for (size_t i = 0; i < n && o + 10 < cap;) {
-		size_t k = i;
-		while (k < n && q[k] != '=' && q[k] != '&')
-			k++;
-		memcpy(out + o, q + i, k - i < cap - o - 10 ? k - i : cap - o - 10);
-		o += k - i < cap - o - 10 ? k - i : cap - o - 10;
-		if (k < n && q[k] == '=') {
+	bool in_value = false;
+	for (size_t i = 0; i < n && o + 10 < cap; i++) {
+		if (q[i] == '&') {
+			in_value = false;
+			out[o++] = '&';
+		} else if (in_value) {
+			continue;
+		} else if (q[i] == '=') {
+			in_value = true;
 			memcpy(out + o, "=REDACTED", 9);
 			o += 9;
-			while (k < n && q[k] != '&')
-				k++;
+		} else {
+			out[o++] = q[i];
 		}
-		if (k < n && q[k] == '&')
-			out[o++] = '&', k++;
-		i = k;
 	}
 	out[o] = 0;
 }

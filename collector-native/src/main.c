@@ -287,7 +287,7 @@ int main(int argc, char **argv)
 		if (t - last_flush >= cfg.flush_ms) {
 			if (cfg.stdout_events)
 				fflush(stdout);
-			write_stats(skel);
+			sender_set_ring_full(read_counter(skel, CNT_RING_FULL)); /* the batch reports drops up to now */
 			sender_flush();
 			last_flush = t;
 		}

@@ -40,6 +40,8 @@ function sequenceModelLoader(modelsDir: string, log: Logger): { get: () => Promi
   let generation = 0;
   return {
     get: () => {
+      // Polled every few seconds: look at the folder only while no model is loaded.
+      if (loading) return loading;
       if (listVersions(modelsDir, API_SEQUENCE_MODEL).length === 0) return Promise.resolve(null);
       const gen = generation;
       loading ??= (async () => {
