@@ -142,7 +142,7 @@ const USAGE = `usage: rootline <command>
   bench alerts [--json] [--services N] [--faults N] [--alerts N]   alert storm: throughput, noise reduction, grouping F1
   bench rca [--json] [--services N] [--minutes M]   RCA latency on a synthetic topology with M minutes of traces
   bench collector [--json] [--requests N] [--rounds K] [--cpu C|none]   latency and CPU the eBPF collector adds (root)
-  eval rca --dataset <dir> [--json]                replay a Nezha-layout data set through ingest and score RCA top-1/3/5
+  eval rca --dataset <dir> [--json] [--reuse <dir>] replay a Nezha-layout data set through ingest and score RCA top-1/3/5
   eval sequence --dataset <dir> [--json] [--backend tensorflow|wasm|cpu] [--models <dir>]   train and score the call-sequence model on hdfs-sessions
   eval nab --dataset <dir or .tar.xz> [--json] [--detector ours|numenta]   Numenta Anomaly Benchmark scores (standard, low FP, low FN)
   help                                             this text`;
@@ -200,11 +200,11 @@ export async function main(argv: string[]): Promise<number> {
   if (cmd === 'eval' && sub === 'rca') {
     const dataset = flags.get('dataset');
     if (!dataset || dataset === 'true') {
-      console.error('usage: rootline eval rca --dataset <dir or .tar.xz in the Nezha layout> [--json]');
+      console.error('usage: rootline eval rca --dataset <dir or .tar.xz in the Nezha layout> [--json] [--reuse <data dir>]');
       return 2;
     }
     const { evalRca } = await import('./rca/eval/harness.ts');
-    console.log(JSON.stringify(await evalRca({ dataset, json: flags.has('json') })));
+    console.log(JSON.stringify(await evalRca({ dataset, json: flags.has('json'), reuse: flags.get('reuse') })));
     return 0;
   }
   if (cmd === 'eval' && sub === 'sequence') {

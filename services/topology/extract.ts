@@ -4,6 +4,8 @@
  * - span parent/child pairs across services → service CALLS service and endpoint CALLS endpoint, with
  *   per-minute statistics written to `edge_stats` by INSERT … SELECT (no row passes through JS);
  * - client spans nobody answered → CALLS to external peers (server.address:port);
+ * - service-graph metrics (`traces_service_graph_*`, labels `client` and `server`, as the OpenTelemetry
+ *   service-graph connector or a mesh emits them) → service CALLS service, also where no trace was kept;
  * - collector TCP events → host CONNECTS host and process CONNECTS process, mapping peer IPs to the host
  *   that owns them when any of its connections shows that IP as local, else to an external peer.
  * Every query is parameterized; the window bounds are the only inputs.
@@ -173,6 +175,22 @@ export async function extractWindow(store: TelemetryStore, w: Window, version = 
     const ext = ids.external(x.addr, x.port || undefined);
     batch.entities.push({ id: ext, kind: 'external', name: `${x.addr}${x.port ? `:${x.port}` : ''}`, attrs: { 'server.address': x.addr }, t: Number(x.t) });
     batch.edges.push({ type: 'CALLS', from: ids.service(x.ns, x.svc), to: ext, t: Number(x.t) });
+  }
+
+  // Service-graph metrics: an edge per client/server label pair and minute.
+  const graph = await store.query<{ client: string; server: string; t: number }>(
+    `SELECT attributes['client'] AS client, attributes['server'] AS server, toUnixTimestamp64Milli(max(timestamp)) AS t
+     FROM ${db}.metric_points
+     WHERE ${IN_WINDOW} AND startsWith(metric_name, 'traces_service_graph_request_') AND attributes['client'] != '' AND attributes['server'] != ''
+     GROUP BY client, server, toStartOfMinute(timestamp)`,
+    p,
+  );
+  for (const g of graph) {
+    const t = Number(g.t);
+    const from = ids.service('', g.client);
+    const to = ids.service('', g.server);
+    batch.entities.push({ id: from, kind: 'service', name: g.client, attrs: {}, t }, { id: to, kind: 'service', name: g.server, attrs: {}, t });
+    batch.edges.push({ type: 'CALLS', from, to, t });
   }
 
   await collectorConnections(store, p, batch);

@@ -126,4 +126,43 @@ describe('fault-tree RCA on hand-built graphs', () => {
     const b = run([series('pod:shop/cart-1', 'memory.working_set', 'memory', 200, 900)]);
     assert.deepEqual(a, b);
   });
+
+  it('names the callee of a slow network from the gap between what callers and the callee measure', () => {
+    // Callers' client-side latency grows (inclusive, on the caller pods), the callee's own latency does not;
+    // the network gap into the callee does.
+    const causes = run([
+      series('pod:shop/frontend-1', 'k8s.pod.client.latency', 'latency', 5, 250, { inclusive: true }),
+      series('pod:shop/checkout-1', 'k8s.pod.client.latency', 'latency', 5, 240, { inclusive: true }),
+      series('service:payment', 'edge.network_gap', 'network_delay', 1, 200),
+    ]);
+    assert.equal(causes[0]!.entity, 'service:payment');
+    assert.equal(causes[0]!.kind, 'network_delay');
+  });
+
+  it('reads a drop in the calls a service makes per request as its own failure', () => {
+    const drop = { ...series('service:checkout', 'span.calls_per_span', 'errors', 4, 1), direction: 'down' as const };
+    const causes = run([drop, series('service:frontend', 'span.duration.p90', 'latency', 60, 40, { inclusive: true })]);
+    assert.equal(causes[0]!.entity, 'service:checkout');
+    assert.equal(causes[0]!.kind, 'errors');
+    assert.ok(causes[0]!.evidence[0]!.observed < causes[0]!.evidence[0]!.baseline, 'the evidence shows the drop');
+    // The same drop read the wrong way is no evidence.
+    assert.deepEqual(run([{ ...drop, direction: 'up' }]), []);
+  });
+
+  it('ranks a stronger anomaly above a weaker one of the same kind (no saturation)', () => {
+    const causes = run([
+      series('pod:shop/cart-1', 'cpu.usage', 'cpu_saturation', 0.3, 0.9),
+      series('pod:shop/payment-1', 'cpu.usage', 'cpu_saturation', 0.3, 3),
+    ]);
+    assert.deepEqual(causes.slice(0, 2).map((c) => c.entity), ['pod:shop/payment-1', 'pod:shop/cart-1']);
+  });
+
+  it('widens the candidates to what any symptom of an incident depends on', () => {
+    const sig = [series('pod:shop/payment-1', 'cpu.usage', 'cpu_saturation', 0.3, 3)];
+    const onlyCart = rankCauses({ symptom: 'service:cart', t: T, entities, edges, signals: [...healthy, ...sig] });
+    assert.ok(!onlyCart.some((c) => c.entity === 'pod:shop/payment-1'), 'payment is not below cart');
+    const both = rankCauses({ symptom: 'service:cart', symptoms: ['service:checkout'], t: T, entities, edges, signals: [...healthy, ...sig] });
+    assert.equal(both[0]!.entity, 'pod:shop/payment-1');
+    assert.deepEqual(both[0]!.path, ['service:checkout', 'service:payment', 'pod:shop/payment-1']);
+  });
 });

@@ -109,7 +109,7 @@ describe('detection on entry-service series', () => {
     const fan = series([...noisy(30, 45, 1), 20, 20, 45, 45, 45, 45, 45, 45, ...noisy(10, 45, 1, 4)], { direction: 'down', signal: 'trace.spans_per_request' });
     const d = detect([lat, fan]);
     assert.deepEqual(d.map((x) => (x.t - T0) / MIN), [30, 36]);
-    assert.equal(d[0]!.name, 'EntryLatencyHigh');
+    assert.equal(d[0]!.name, 'LatencyHigh');
     assert.deepEqual(d[0]!.flags.map((f) => f.signal).sort(), ['metric.server_latency_p90', 'trace.spans_per_request']);
     // With a longer cool-down the second burst belongs to the first alert.
     assert.deepEqual(detect([lat, fan], { quietMs: 5 * MIN }).map((x) => (x.t - T0) / MIN), [30]);
@@ -125,11 +125,11 @@ describe('detection on entry-service series', () => {
   });
 
   it('builds generic alert bodies: name, entry service label, RFC 3339 start', () => {
-    const d: Detection = { service: 'web', t: T0 + 5 * MIN, name: 'EntryLatencyHigh', flags: [{ service: 'web', signal: 'metric.server_latency_p90', t: T0 + 5 * MIN, value: 2, baseline: 0.5, threshold: 0.8 }] };
+    const d: Detection = { service: 'web', t: T0 + 5 * MIN, name: 'LatencyHigh', flags: [{ service: 'web', signal: 'metric.server_latency_p90', t: T0 + 5 * MIN, value: 2, baseline: 0.5, threshold: 0.8 }] };
     const body = alertBody([d]);
     assert.equal(body.alerts.length, 1);
     const a = body.alerts[0]!;
-    assert.equal(a.name, 'EntryLatencyHigh');
+    assert.equal(a.name, 'LatencyHigh');
     assert.deepEqual(a.labels, { service: 'web', signal: 'metric.server_latency_p90', source: 'rootline-eval-monitor' });
     assert.equal(a.startsAt, '2022-08-22T03:05:00.000Z');
     assert.ok(a.fingerprint.length > 0 && a.fingerprint.length <= 128);
@@ -184,7 +184,7 @@ describe('the observer that builds the series from replayed records', () => {
 
 describe('scoring', () => {
   const inject = T0 + 60 * MIN;
-  const det = (offsetMs: number, service = 'web'): Detection => ({ service, t: inject + offsetMs, name: 'EntryLatencyHigh', flags: [] });
+  const det = (offsetMs: number, service = 'web'): Detection => ({ service, t: inject + offsetMs, name: 'LatencyHigh', flags: [] });
   const label = { id: 'c1', injectTime: inject, rootService: 'cart', faultType: 'cpu_contention' };
 
   it('matches a case to the first detection within [inject − 60 s, inject + 180 s]', () => {

@@ -24,6 +24,8 @@ export interface SignalSeries {
    * fault; exclusive ones (self time, CPU, the entity's own log errors) point at the entity itself.
    */
   inclusive?: boolean;
+  /** Which way is bad: `up` (default) or `down` (a drop, e.g. the calls a service makes per request). */
+  direction?: 'up' | 'down';
 }
 
 export interface RecentChange {
@@ -66,6 +68,8 @@ export interface RcaEdge {
 export interface RcaInput {
   /** The entity where the incident shows (an alert's entity, usually an entry service). */
   symptom: string;
+  /** Further entities of the same incident: candidates are what any symptom depends on. */
+  symptoms?: string[];
   /** When the incident began (ms). */
   t: number;
   entities: string[];

@@ -9,7 +9,7 @@
  * CPU, memory, its own error logs) always speak for the entity itself.
  */
 import type { Cause, Evidence, FaultKind, RcaInput, SignalSeries } from './model.ts';
-import { onsetIndex, robustZ } from './stats.ts';
+import { median, onsetIndex, robustZ } from './stats.ts';
 
 const ANOMALY_Z = 3;
 const VERTICAL = new Set(['CONTAINS', 'RUNS', 'IMPLEMENTS', 'EXPOSES']);
@@ -29,8 +29,12 @@ const HINTS: Record<FaultKind, string> = {
   security_event: 'A security rule fired here: isolate the workload and investigate (a miner or intruder also explains resource contention).',
 };
 
-/** Squashes a z-score into (0, 1): 3σ is weak, 10σ strong, beyond saturates. */
-const strength = (z: number) => (z <= ANOMALY_Z ? 0 : 1 - Math.exp(-(z - ANOMALY_Z + 1) / 4));
+/**
+ * A z-score to evidence strength: nothing up to 3σ, then logarithmic, so 10σ clearly beats 5σ and 100σ beats
+ * 10σ without one extreme signal dwarfing every other kind of evidence (no saturation: a bounded squash made
+ * a mild and a massive anomaly tie).
+ */
+const strength = (z: number) => (z <= ANOMALY_Z ? 0 : Math.log2(1 + (z - ANOMALY_Z) / ANOMALY_Z));
 
 interface Scored {
   entity: string;
@@ -53,10 +57,14 @@ export function dependencyMap(edges: RcaInput['edges']): Map<string, string[]> {
   return deps;
 }
 
-/** Breadth-first from the symptom along dependencies: every candidate, with the entity it was reached from. */
-export function candidates(symptom: string, deps: Map<string, string[]>, maxDepth = 8): Map<string, string | null> {
-  const parent = new Map<string, string | null>([[symptom, null]]);
-  let frontier = [symptom];
+/**
+ * Breadth-first from the symptoms along dependencies: every candidate, with the entity it was reached from
+ * (null for a symptom). Several symptoms of one incident widen the search to what any of them depends on.
+ */
+export function candidates(symptom: string | readonly string[], deps: Map<string, string[]>, maxDepth = 8): Map<string, string | null> {
+  const starts = [...new Set(typeof symptom === 'string' ? [symptom] : symptom)];
+  const parent = new Map<string, string | null>(starts.map((s) => [s, null]));
+  let frontier = starts;
   for (let depth = 0; depth < maxDepth && frontier.length > 0; depth++) {
     const next: string[] = [];
     for (const n of frontier) {
@@ -73,7 +81,7 @@ export function candidates(symptom: string, deps: Map<string, string[]>, maxDept
 
 export function rankCauses(input: RcaInput, limit = 10): Cause[] {
   const deps = dependencyMap(input.edges);
-  const parent = candidates(input.symptom, deps);
+  const parent = candidates([input.symptom, ...(input.symptoms ?? [])], deps);
   const pathTo = (id: string) => {
     const p: string[] = [];
     for (let c: string | null | undefined = id; c; c = parent.get(c)) p.unshift(c);
@@ -97,14 +105,35 @@ export function rankCauses(input: RcaInput, limit = 10): Cause[] {
   const scored = new Map<string, Scored>();
   for (const entity of parent.keys()) {
     const ev: Scored['evidence'] = [];
+    // Signals of one kind and scope (e.g. CPU as millicores and as a share of the limit; p90, p95 and p99 of
+    // one latency) count as one piece of evidence at their median strength, so one noisy quantile does not
+    // speak for the kind.
+    const groups = new Map<string, number[]>();
+    const shown = new Set<string>();
     for (const s of bySignal.get(entity) ?? []) {
-      const { z, base, obs } = robustZ(s.baseline, s.observed);
+      const key = `${s.kind}:${s.inclusive ? 'i' : 'e'}`;
+      const down = s.direction === 'down';
+      const flip = (xs: number[]) => (down ? xs.map((x) => -x) : xs);
+      const { z } = robustZ(flip(s.baseline), flip(s.observed));
+      groups.set(key, [...(groups.get(key) ?? []), strength(z)]);
+    }
+    for (const s of bySignal.get(entity) ?? []) {
+      const down = s.direction === 'down';
+      const flip = (xs: number[]) => (down ? xs.map((x) => -x) : xs);
+      const { z, base: b, obs: o } = robustZ(flip(s.baseline), flip(s.observed));
       if (z <= ANOMALY_Z) continue;
-      const i = onsetIndex(s.baseline, s.observed);
+      const group = groups.get(`${s.kind}:${s.inclusive ? 'i' : 'e'}`)!;
+      // Only the group's strongest signal is shown; its strength is the group's median.
+      const key = `${s.kind}:${s.inclusive ? 'i' : 'e'}`;
+      if (strength(z) < Math.max(...group) || shown.has(key)) continue;
+      shown.add(key);
+      const base = down ? -b : b;
+      const obs = down ? -o : o;
+      const i = onsetIndex(flip(s.baseline), flip(s.observed));
       ev.push({
         signal: s.signal, indicator: s.inclusive ? 'inclusive' : 'exclusive', baseline: base, observed: obs, z,
         ...(i !== undefined ? { onset: s.observedStart + i * s.step } : {}), kind: s.kind, inclusive: !!s.inclusive,
-        strength: strength(z), explained: false,
+        strength: median(group), explained: false,
       });
     }
     scored.set(entity, { entity, evidence: ev, score: 0, kind: 'latency' });

@@ -31,7 +31,7 @@ export const rcaRoutes: FastifyPluginAsyncTypebox<{ rca: RcaService; alerts: Ale
         body: Type.Object({
           entity: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
           incident: Type.Optional(Type.String({ minLength: 1 })),
-          time: Type.Optional(Type.String({ description: 'RFC 3339 or epoch milliseconds; default now (entity) or the incident start' })),
+          time: Type.Optional(Type.String({ description: 'RFC 3339 or epoch milliseconds; default now (entity) or the incident start. With an incident: the moment asked about, whose alerts (within 5 min) are the symptoms' })),
         }),
         response: { 200: RcaResultSchema, 400: NotFound, 404: NotFound },
       },
@@ -47,7 +47,7 @@ export const rcaRoutes: FastifyPluginAsyncTypebox<{ rca: RcaService; alerts: Ale
       if (incident) {
         const inc = alerts.engine.incidents.get(incident);
         if (!inc || inc.tenant !== req.tenant) return reply.code(404).send({ code: 404, message: `no incident ${incident}` });
-        const r = await rca.forIncident(inc);
+        const r = await rca.forIncident(inc, time !== undefined ? t : undefined);
         if (!r) return reply.code(404).send({ code: 404, message: `incident ${incident} has no entity to start from` });
         return r;
       }

@@ -22,6 +22,9 @@ export interface RcaResult {
   incidentVersion?: number;
 }
 
+/** How close to an asked-about time an incident's alert must start to count as a symptom then. */
+export const SYMPTOM_WINDOW_MS = 5 * 60_000;
+
 export class RcaService {
   private readonly byIncident = new Map<string, RcaResult>();
 
@@ -34,7 +37,8 @@ export class RcaService {
     private readonly apiSequences?: ApiSequenceSource,
   ) {}
 
-  async analyze(symptom: string, t: number): Promise<RcaResult> {
+  /** RCA at `t` for one symptom entity, or for several (an incident's): candidates are what any of them depends on. */
+  async analyze(symptom: string | readonly string[], t: number): Promise<RcaResult> {
     const input = await loadSnapshot(this.telemetry, this.topology, symptom, t, {}, this.apiSequences);
     const causes = rankCauses(input, 20);
     const implementsOf = new Map<string, string>();
@@ -46,7 +50,7 @@ export class RcaService {
       const prev = services.get(svc);
       if (!prev || prev.score < c.score) services.set(svc, { service: svc, score: c.score, kind: c.kind });
     }
-    return { symptom, t, causes, services: [...services.values()].sort((a, b) => b.score - a.score || a.service.localeCompare(b.service)) };
+    return { symptom: input.symptom, t, causes, services: [...services.values()].sort((a, b) => b.score - a.score || a.service.localeCompare(b.service)) };
   }
 
   /** The entity an incident's RCA starts from: a service if it has one, else its first entity. */
@@ -54,12 +58,31 @@ export class RcaService {
     return inc.entities.find((e) => e.startsWith('service:')) ?? inc.entities[0];
   }
 
-  async forIncident(inc: Incident): Promise<RcaResult | undefined> {
-    const cached = this.byIncident.get(inc.id);
-    if (cached && cached.incidentVersion === inc.version) return cached;
-    const symptom = RcaService.symptomOf(inc);
-    if (!symptom) return undefined;
-    const r = { ...(await this.analyze(symptom, inc.createdAt)), incidentId: inc.id, incidentVersion: inc.version };
+  /** Every entity the incident's alerts name, the first symptom first. */
+  static symptomsOf(inc: Incident): string[] {
+    const first = RcaService.symptomOf(inc);
+    return first ? [first, ...inc.entities.filter((e) => e !== first)] : [];
+  }
+
+  /**
+   * RCA for an incident: from its start, with every entity its alerts name as a symptom. Given a time `at`
+   * (a long incident, asked about one moment), it runs at that time with the entities of the alerts that
+   * started within {@link SYMPTOM_WINDOW_MS} of it (all of them when none did). Only the default run is kept.
+   */
+  async forIncident(inc: Incident, at?: number): Promise<RcaResult | undefined> {
+    if (at === undefined) {
+      const cached = this.byIncident.get(inc.id);
+      if (cached && cached.incidentVersion === inc.version) return cached;
+    }
+    let symptoms = RcaService.symptomsOf(inc);
+    if (at !== undefined && this.alerts) {
+      const near = this.alerts.engine.alertsOf(inc).filter((a) => Math.abs(a.startsAt - at) <= SYMPTOM_WINDOW_MS).sort((a, b) => a.startsAt - b.startsAt);
+      const entities = [...new Set(near.flatMap((a) => a.entities))];
+      if (entities.length > 0) symptoms = entities;
+    }
+    if (symptoms.length === 0) return undefined;
+    const r = { ...(await this.analyze(symptoms, at ?? inc.createdAt)), incidentId: inc.id, incidentVersion: inc.version };
+    if (at !== undefined) return r;
     this.byIncident.set(inc.id, r);
     if (this.byIncident.size > 10_000) this.byIncident.delete(this.byIncident.keys().next().value!);
     return r;

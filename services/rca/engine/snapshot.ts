@@ -34,7 +34,9 @@ export function metricKind(name: string): { kind: FaultKind; inclusive: boolean 
   return undefined;
 }
 
-export async function loadSnapshot(telemetry: TelemetryStore, topology: TopologyStore, symptom: string, t: number, o: SnapshotOptions = {}, apiSequences?: ApiSequenceSource): Promise<RcaInput> {
+export async function loadSnapshot(telemetry: TelemetryStore, topology: TopologyStore, symptom: string | readonly string[], t: number, o: SnapshotOptions = {}, apiSequences?: ApiSequenceSource): Promise<RcaInput> {
+  const symptoms = typeof symptom === 'string' ? [symptom] : [...symptom];
+  if (symptoms.length === 0) throw new Error('loadSnapshot: no symptom');
   const baseFrom = t - (o.baselineFromMin ?? 40) * 60_000;
   const baseTo = t - (o.baselineToMin ?? 5) * 60_000;
   const obsFrom = t - (o.observedBeforeMin ?? 3) * 60_000;
@@ -49,35 +51,54 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
   // follows the size of the dependency subgraph, not of the whole system.
   const snap = await topology.window(baseFrom, obsTo);
   const edges = snap.edges.map((e) => ({ from: e.from, to: e.to, type: e.type }));
-  const cand = [...candidates(symptom, dependencyMap(edges)).keys()];
+  const cand = [...candidates(symptoms, dependencyMap(edges)).keys()];
   const names = (prefix: string) => cand.filter((c) => c.startsWith(prefix)).map((c) => c.slice(prefix.length));
   const services = names('service:').map((n) => n.split('/').pop()!);
   const pods = names('pod:').map((n) => n.split('/').pop()!);
   const nodes = names('node:');
   Object.assign(p, { services, pods, nodes });
-  const [metricRows, spanRows, logRows, connRows, changes, security, flows] = await Promise.all([
+  const [metricRows, spanRows, edgeRows, logRows, connRows, changes, security, flows] = await Promise.all([
+    // Node metrics belong to the node; where the data does not name the node they are skipped (on a pod they
+    // would blame every pod of a busy node).
     telemetry.query<Row>(
-      `SELECT if(startsWith(metric_name, 'k8s.node.') AND k8s_node_name != '', concat('node:', k8s_node_name),
+      `SELECT if(startsWith(metric_name, 'k8s.node.'), concat('node:', k8s_node_name),
                  concat('pod:', if(k8s_namespace_name != '', k8s_namespace_name, 'default'), '/', k8s_pod_name)) AS entity,
               metric_name AS signal, ${minute} AS minute, avg(value) AS value
        FROM ${db}.metric_points WHERE ${win} AND k8s_pod_name != '' AND metric_type IN ('gauge', 'sum')
+         AND NOT (startsWith(metric_name, 'k8s.node.') AND k8s_node_name = '')
          AND (k8s_pod_name IN {pods:Array(String)} OR k8s_node_name IN {nodes:Array(String)})
        GROUP BY entity, signal, minute`,
       p,
     ),
-    // Self time: a span's duration less its children's. It grows at the culprit, not at callers that wait.
-    telemetry.query<{ entity: string; minute: number; self_p90: number; p90: number; errors: number }>(
-      `SELECT ${serviceId.replaceAll('service_', 's.service_')} AS entity, toUnixTimestamp(toStartOfMinute(s.timestamp)) * 1000 AS minute,
+    // Per span: self time (its duration less its children's) and whether its children run in another service
+    // (then it is a client span, and its self time is the time on the way to that callee and back, network
+    // included). Self time grows at the culprit, not at callers that only wait; a client span's self time
+    // grows when the network to its callee is slow.
+    telemetry.query<{ entity: string; callee: string; minute: number; self_p90: number; p90: number; errors: number; spans: number; fanout: number }>(
+      `SELECT ${serviceId.replaceAll('service_', 's.service_')} AS entity,
+              if(ifNull(c.child_service, '') != s.service_name, ifNull(c.child_service, ''), '') AS callee,
+              toUnixTimestamp(toStartOfMinute(s.timestamp)) * 1000 AS minute,
               quantile(0.9)(greatest(0, toInt64(s.duration_ns) - toInt64(ifNull(c.child_ns, 0)))) / 1e6 AS self_p90,
               quantile(0.9)(s.duration_ns) / 1e6 AS p90,
-              countIf(s.status_code = 'ERROR' OR s.http_response_status_code >= 500) AS errors
+              countIf(s.status_code = 'ERROR' OR s.http_response_status_code >= 500) AS errors,
+              count() AS spans, avg(ifNull(c.children, 0)) AS fanout
        FROM ${db}.spans AS s
-       LEFT JOIN (SELECT trace_id, parent_span_id, sum(duration_ns) AS child_ns FROM ${db}.spans
+       LEFT JOIN (SELECT trace_id, parent_span_id, sum(duration_ns) AS child_ns, count() AS children, any(service_name) AS child_service FROM ${db}.spans
                   WHERE ${win} AND service_name IN {services:Array(String)} GROUP BY trace_id, parent_span_id) AS c
          ON c.trace_id = s.trace_id AND c.parent_span_id = s.span_id
        WHERE s.timestamp >= fromUnixTimestamp64Milli({from:Int64}) AND s.timestamp < fromUnixTimestamp64Milli({to:Int64})
          AND s.service_name IN {services:Array(String)}
-       GROUP BY entity, minute`,
+       GROUP BY entity, callee, minute`,
+      p,
+    ),
+    // Service-graph latency of the edges into candidates, as each side measured it.
+    telemetry.query<{ client: string; server: string; side: string; minute: number; value: number }>(
+      `SELECT attributes['client'] AS client, attributes['server'] AS server,
+              if(metric_name = 'traces_service_graph_request_client_seconds', 'client', 'server') AS side, ${minute} AS minute, avg(value) AS value
+       FROM ${db}.metric_points
+       WHERE ${win} AND metric_name IN ('traces_service_graph_request_client_seconds', 'traces_service_graph_request_server_seconds')
+         AND attributes['server'] IN {services:Array(String)}
+       GROUP BY client, server, side, minute`,
       p,
     ),
     telemetry.query<Row>(
@@ -103,15 +124,45 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
     apiSequences ? Promise.resolve(apiSequences(t - 30 * 60_000, t + 5 * 60_000)) : Promise.resolve([]),
   ]);
 
-  const rows: (Row & { kind: FaultKind; inclusive: boolean })[] = [];
+  const rows: (Row & { kind: FaultKind; inclusive: boolean; direction?: 'up' | 'down' })[] = [];
   for (const r of metricRows) {
     const k = metricKind(r.signal);
     if (k) rows.push({ ...r, ...k });
   }
+  // Time on the network into a service, per minute: what its callers wait beyond what it takes itself. A
+  // slow network at the service slows every edge into it, so the service's series is the minimum over its
+  // callers (a caller whose own link is slow shows alone and does not blame the callee).
+  const gaps = new Map<string, Map<number, number>>();
+  const gap = (entity: string, signal: string, minute: number, value: number) => {
+    if (!Number.isFinite(value)) return;
+    const key = `${entity}\u0000${signal}`;
+    let m = gaps.get(key);
+    if (!m) gaps.set(key, (m = new Map()));
+    m.set(minute, Math.min(m.get(minute) ?? Infinity, value));
+  };
   for (const r of spanRows) {
-    rows.push({ entity: r.entity, signal: 'span.self_time.p90', minute: r.minute, value: r.self_p90, kind: 'network_delay', inclusive: false });
-    rows.push({ entity: r.entity, signal: 'span.duration.p90', minute: r.minute, value: r.p90, kind: 'latency', inclusive: true });
-    rows.push({ entity: r.entity, signal: 'span.errors', minute: r.minute, value: Number(r.errors), kind: 'errors', inclusive: true });
+    const m = Number(r.minute);
+    if (r.callee) {
+      gap(ids.service('', r.callee), 'span.network_gap.p90', m, r.self_p90);
+      continue;
+    }
+    rows.push({ entity: r.entity, signal: 'span.self_time.p90', minute: m, value: r.self_p90, kind: 'latency', inclusive: false });
+    rows.push({ entity: r.entity, signal: 'span.duration.p90', minute: m, value: r.p90, kind: 'latency', inclusive: true });
+    rows.push({ entity: r.entity, signal: 'span.errors', minute: m, value: Number(r.errors), kind: 'errors', inclusive: true });
+    if (Number(r.fanout) > 0) rows.push({ entity: r.entity, signal: 'span.calls_per_span', minute: m, value: Number(r.fanout), kind: 'errors', inclusive: false, direction: 'down' });
+  }
+  const sides = new Map<string, { client?: number; server?: number }>();
+  for (const r of edgeRows) {
+    const key = `${r.client}\u0000${r.server}\u0000${r.minute}`;
+    sides.set(key, { ...sides.get(key), [r.side]: Number(r.value) });
+  }
+  for (const [key, v] of sides) {
+    const [, server, minute] = key.split('\u0000') as [string, string, string];
+    if (v.client !== undefined && v.server !== undefined) gap(ids.service('', server), 'edge.network_gap', Number(minute), v.client - v.server);
+  }
+  for (const [key, m] of gaps) {
+    const [entity, signal] = key.split('\u0000') as [string, string];
+    for (const [minute, value] of m) rows.push({ entity, signal, minute, value, kind: 'network_delay', inclusive: false });
   }
   for (const r of logRows) rows.push({ ...r, value: Number(r.value), kind: 'errors', inclusive: false });
   for (const r of connRows) rows.push({ ...r, value: Number(r.value), kind: 'dependency_down', inclusive: false });
@@ -124,31 +175,32 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
   };
   const baseMinutes = minutes(baseFrom, baseTo);
   const obsMinutes = minutes(obsFrom, obsTo);
-  const grouped = new Map<string, { kind: FaultKind; inclusive: boolean; values: Map<number, number> }>();
+  const grouped = new Map<string, { kind: FaultKind; inclusive: boolean; direction?: 'up' | 'down'; values: Map<number, number> }>();
   for (const r of rows) {
     const key = `${r.entity}\u0000${r.signal}`;
     let g = grouped.get(key);
-    if (!g) grouped.set(key, (g = { kind: r.kind, inclusive: r.inclusive, values: new Map() }));
+    if (!g) grouped.set(key, (g = { kind: r.kind, inclusive: r.inclusive, ...(r.direction ? { direction: r.direction } : {}), values: new Map() }));
     g.values.set(Number(r.minute), Number(r.value));
   }
   const signals: SignalSeries[] = [];
   for (const [key, g] of grouped) {
     const [entity, signal] = key.split('\u0000') as [string, string];
     signals.push({
-      entity, signal, kind: g.kind, inclusive: g.inclusive,
+      entity, signal, kind: g.kind, inclusive: g.inclusive, ...(g.direction ? { direction: g.direction } : {}),
       baseline: baseMinutes.map((m) => g.values.get(m) ?? NaN),
       observed: obsMinutes.map((m) => g.values.get(m) ?? NaN),
       observedStart: obsMinutes[0]!, step: 60_000,
     });
   }
   return {
-    symptom,
+    symptom: symptoms[0]!,
+    ...(symptoms.length > 1 ? { symptoms: symptoms.slice(1) } : {}),
     t,
     entities: snap.entities.map((e) => e.id),
     edges,
     signals: signals.sort((a, b) => (a.entity + a.signal).localeCompare(b.entity + b.signal)),
     changes: changes.map((c) => ({ entity: c.entity, t: c.t, attr: c.attr, before: c.before, after: c.after })),
     security: security.map((s) => ({ entity: s.pod ? ids.pod(s.ns || 'default', s.pod) : ids.process(s.host, s.pid), t: Number(s.t), rule: s.rule })),
-    apiSequences: flows.filter((f) => cand.includes(f.entity) || f.entity === symptom),
+    apiSequences: flows.filter((f) => cand.includes(f.entity)),
   };
 }

@@ -1,16 +1,19 @@
 /**
- * The user's monitoring system, played by the RCA evaluation: it watches the entry services of the replayed
- * system and raises an alert when one of their signals leaves its baseline. Nothing here reads a fault label
- * or knows a service name: entry services are the services that own root spans in the data.
+ * The user's monitoring system, played by the RCA evaluation: it watches every service of the replayed
+ * system (per-service latency and error alerts, as SLO-style rules would) and the entry services' request
+ * traces, and raises an alert when a signal leaves its baseline. Nothing here reads a fault label or knows a
+ * service name: entry services are the services that own root spans in the data.
  *
- * Signals, one per-minute series per entry service (each only where the data has it):
+ * Signals, one per-minute series per service (each only where the data has it; the trace ones for entry
+ * services only):
  *
  * | signal                  | from                                                      | alerts when | alert name          |
  * |-------------------------|-----------------------------------------------------------|-------------|---------------------|
- * | `metric.server_latency_p90` | the pods' `k8s.pod.server.latency.p90_seconds` (max over the service's pods) | above | EntryLatencyHigh |
- * | `trace.root_latency_p90`    | p90 duration of the service's root spans started in the minute | above    | EntryLatencyHigh    |
- * | `trace.spans_per_request`   | spans per root trace of the service (requests that fail stop early and call less) | below | EntryRequestsFailing |
- * | `log.errors`                | ERROR-or-worse log lines of the service's pods             | above       | EntryErrorsHigh     |
+ * | `metric.server_latency_p90` | the pods' `k8s.pod.server.latency.p90_seconds` (max over the service's pods) | above | LatencyHigh |
+ * | `metric.caller_latency`     | latency its callers measure (service-graph client side), worst caller | above | LatencyHigh |
+ * | `trace.root_latency_p90`    | p90 duration of the service's root spans started in the minute | above    | LatencyHigh    |
+ * | `trace.spans_per_request`   | spans per root trace of the service (requests that fail stop early and call less) | below | RequestsFailing |
+ * | `log.errors`                | ERROR-or-worse log lines of the service's pods             | above       | ErrorsHigh     |
  *
  * The trace CSVs have no status and the metric CSVs' success rate is always 0, so an error signal comes from
  * logs when there are any; the fan-out of entry traces is the error proxy the traces allow (a request that
@@ -33,7 +36,7 @@
  * after which the next flagged minute raises a new alert.
  */
 import type { MetricPoint, OtlpLogRecord, OtlpSpan, Resourced } from './otlp.ts';
-import { SPAN_KIND, nanosToMs } from './otlp.ts';
+import { EDGE_METRICS, SPAN_KIND, nanosToMs } from './otlp.ts';
 import { mad, median } from '../engine/stats.ts';
 
 export { mad, median };
@@ -141,10 +144,10 @@ export function flagSeries(s: Series, options: Partial<DetectOptions> = {}): Fla
 
 /** The alert name for a signal. */
 export function alertName(signal: string): string {
-  if (signal.includes('latency')) return 'EntryLatencyHigh';
-  if (signal.includes('spans_per_request')) return 'EntryRequestsFailing';
-  if (signal.includes('error')) return 'EntryErrorsHigh';
-  return 'EntrySignalAnomalous';
+  if (signal.includes('latency')) return 'LatencyHigh';
+  if (signal.includes('spans_per_request')) return 'RequestsFailing';
+  if (signal.includes('error')) return 'ErrorsHigh';
+  return 'SignalAnomalous';
 }
 
 /** Flags every series, then turns each service's flags into alerts with the cool-down. Sorted by time. */
@@ -230,6 +233,8 @@ export class EntryObserver {
   private readonly latency = new Map<string, Map<number, number>>();
   private readonly logs = new Map<string, Map<number, { all: number; errors: number }>>();
   private readonly cpu = new Map<string, Map<number, number>>();
+  /** Per server service: the latency its callers measure (service-graph client side), worst caller. */
+  private readonly callerLatency = new Map<string, Map<number, number>>();
   private readonly server = new Map<string, Map<number, { seen: number; sample: number[] }>>();
   private rand = 0x2545f491;
 
@@ -285,9 +290,12 @@ export class EntryObserver {
 
   addMetricPoints(items: readonly Resourced<MetricPoint>[]): void {
     for (const it of items) {
-      const into = it.record.name === this.options.latencyMetric ? this.latency : it.record.name === this.options.cpuMetric ? this.cpu : undefined;
+      const callerSide = it.record.name === EDGE_METRICS.client;
+      const into = callerSide ? this.callerLatency : it.record.name === this.options.latencyMetric ? this.latency : it.record.name === this.options.cpuMetric ? this.cpu : undefined;
       if (!into) continue;
-      const service = it.resource['service.name'] ?? '';
+      const server = it.record.point.attributes?.find((a) => a.key === 'server')?.value;
+      const service = callerSide ? (server && 'stringValue' in server ? server.stringValue : '') : (it.resource['service.name'] ?? '');
+      if (!service) continue;
       const minute = nanosToMs(it.record.point.timeUnixNano) - this.options.metricCoversMs;
       let perMinute = into.get(service);
       if (!perMinute) into.set(service, (perMinute = new Map()));
@@ -347,6 +355,11 @@ export class EntryObserver {
     return entryServicesOf(this.rootCounts(), this.options.entryShare);
   }
 
+  /** Every service the data names (metrics, traces or logs). */
+  services(): string[] {
+    return [...new Set([...this.latency.keys(), ...this.callerLatency.keys(), ...this.logs.keys(), ...this.server.keys(), ...this.roots.keys()])].filter(Boolean).sort();
+  }
+
   /** The watched series of the given services. */
   series(services: readonly string[] = this.entryServices()): Series[] {
     const out: Series[] = [];
@@ -354,6 +367,8 @@ export class EntryObserver {
     for (const service of services) {
       const lat = sorted(this.latency.get(service)).map(([t, value]) => ({ t, value }));
       if (lat.length > 0) out.push({ service, signal: 'metric.server_latency_p90', direction: 'up', points: lat });
+      const callers = sorted(this.callerLatency.get(service)).map(([t, value]) => ({ t, value }));
+      if (callers.length > 0) out.push({ service, signal: 'metric.caller_latency', direction: 'up', points: callers });
       const roots = sorted(this.roots.get(service)).filter(([, m]) => m.durations.length >= this.options.minRoots);
       if (roots.length > 0) {
         out.push({ service, signal: 'trace.root_latency_p90', direction: 'up', points: roots.map(([t, m]) => ({ t, value: quantile(m.durations, 0.9) })) });
@@ -398,6 +413,23 @@ export function alertBody(detections: readonly Detection[]): { alerts: { name: s
 }
 
 const round = (x: number) => Math.round(x * 1000) / 1000;
+
+/** POSTs each detection on its own, in time order, to /api/v1/alerts; returns the incident each one joined. */
+export async function raiseAlertsEach(url: string, token: string, detections: readonly Detection[]): Promise<Map<Detection, string>> {
+  const out = new Map<Detection, string>();
+  for (const d of detections) {
+    const res = await fetch(`${url}/api/v1/alerts`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(alertBody([d])),
+    });
+    if (!res.ok) throw new Error(`POST /api/v1/alerts: ${res.status} ${await res.text()}`);
+    const body = (await res.json()) as { incidents?: string[] };
+    const id = body.incidents?.[0];
+    if (id) out.set(d, id);
+  }
+  return out;
+}
 
 /** POSTs the detections to /api/v1/alerts (chunks of 100); returns the incident ids the service reported. */
 export async function raiseAlerts(url: string, token: string, detections: readonly Detection[]): Promise<string[]> {

@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../shared/net.ts';
-import { DEFAULT_DETECT, EntryObserver, detect, raiseAlerts, type DetectOptions, type Detection } from './detect.ts';
+import { DEFAULT_DETECT, EntryObserver, detect, raiseAlertsEach, type DetectOptions, type Detection } from './detect.ts';
 import { listCases, resolveNezhaRoot } from './nezha.ts';
 import { progressPrinter, replayDataset, type ReplayResult } from './replay.ts';
 import { MATCH_WINDOW, accuracy, askRca, baselineRanking, matchDetections, rankOf, serviceName, summarize, type Accuracy, type CaseResult } from './score.ts';
@@ -38,6 +38,12 @@ export interface EvalOptions {
   json?: boolean;
   /** Keep the service's temp data dir (for debugging); also ROOTLINE_EVAL_KEEP=1. */
   keep?: boolean;
+  /**
+   * A data dir to keep the replayed service data in and reuse: the first run replays into it and marks it
+   * done; later runs start the service on it and skip the replay and topology (a development loop for the
+   * RCA engine, minutes → seconds). Also ROOTLINE_EVAL_REUSE=<dir>.
+   */
+  reuse?: string;
   /** Detector settings (defaults: {@link DEFAULT_DETECT}). */
   detect?: Partial<DetectOptions>;
   /** Where progress goes; stderr by default. */
@@ -95,8 +101,9 @@ interface Service {
   dir: string;
 }
 
-async function startService(log: (s: string) => void): Promise<Service> {
-  const dir = mkdtempSync(join(tmpdir(), 'rootline-eval-'));
+async function startService(log: (s: string) => void, reuse?: string): Promise<Service> {
+  const dir = reuse ? resolve(reuse) : mkdtempSync(join(tmpdir(), 'rootline-eval-'));
+  mkdirSync(dir, { recursive: true });
   const port = await freePort();
   const token = randomBytes(16).toString('hex');
   const url = `http://127.0.0.1:${port}`;
@@ -207,26 +214,36 @@ export async function evalRca(opts: EvalOptions): Promise<EvalResult> {
   log(`${cases.length} labelled cases in ${layout.root}`);
   lap('unpack');
 
-  const svc = await startService(log);
+  const reuse = opts.reuse ?? process.env.ROOTLINE_EVAL_REUSE;
+  const marker = reuse ? join(resolve(reuse), '.eval-replayed') : undefined;
+  const replayed = !!marker && existsSync(marker) && readFileSync(marker, 'utf8') === layout.root;
+  const svc = await startService(log, reuse);
   lap('start');
   try {
     // Replay: the observer sees what is sent, as the user's monitoring would.
     const observer = new EntryObserver();
-    const replay: ReplayResult = await replayDataset(svc.url, svc.token, layout, progressPrinter((l) => log(l.trimEnd())), { observer });
+    if (replayed) log(`reusing the data replayed into ${reuse}: reading the data set for the monitoring only`);
+    const replay: ReplayResult = await replayDataset(svc.url, svc.token, layout, progressPrinter((l) => log(l.trimEnd())), { observer, dryRun: replayed });
     timings.flush = seconds(replay.flushMs);
     lap('replay');
     log(`replayed ${replay.sent.spans} spans, ${replay.sent.points} metric points, ${replay.sent.logs} logs in ${seconds(replay.ms)} s (flush ${seconds(replay.flushMs)} s), ${replay.requests} requests, ${replay.retries} retries`);
 
-    const topo = await waitForTopology(svc, cases[0]!.injectTime - 30 * 60_000, cases[cases.length - 1]!.injectTime + 15 * 60_000, log);
+    if (!replayed) {
+      const topo = await waitForTopology(svc, cases[0]!.injectTime - 30 * 60_000, cases[cases.length - 1]!.injectTime + 15 * 60_000, log);
+      log(`topology ready: ${topo.services} services, ${topo.edges} call edges`);
+      if (marker) writeFileSync(marker, layout.root);
+    }
     lap('topology');
-    log(`topology ready: ${topo.services} services, ${topo.edges} call edges`);
 
     // The monitoring: entry services from the data, alerts from their signals only.
     const entries = observer.entryServices();
     log(`entry services (own root spans): ${entries.join(', ') || 'none'}; root spans per service: ${JSON.stringify(Object.fromEntries(observer.rootCounts().slice(0, 10)))}`);
     const detectOptions = { ...DEFAULT_DETECT, ...opts.detect };
-    const detections = detect(observer.series(entries), detectOptions);
-    if (detections.length > 0) await raiseAlerts(svc.url, svc.token, detections);
+    // Every service's own latency and error signals are watched (per-service SLO alerts), entry services'
+    // request traces too; each alert goes in on its own so we learn the incident it joined.
+    const watched = [...new Set([...entries, ...observer.services()])];
+    const detections = detect(observer.series(watched), detectOptions);
+    const incidentOf = detections.length > 0 ? await raiseAlertsEach(svc.url, svc.token, detections) : new Map<Detection, string>();
     lap('detect');
     log(`monitoring raised ${detections.length} alerts (k=${detectOptions.k}, confirm=${detectOptions.confirm}, quiet=${detectOptions.quietMs / 1000}s)`);
 
@@ -250,8 +267,13 @@ export async function evalRca(opts: EvalOptions): Promise<EvalResult> {
         let ranked = answers.get(d);
         if (!ranked) {
           if (rca === 'rootline') {
-            const a = await askRca(svc.url, svc.token, `service:${d.service}`, d.t);
+            const incident = incidentOf.get(d);
+            const a = await askRca(svc.url, svc.token, incident ? { incident } : { entity: `service:${d.service}` }, d.t);
             if (a.available) ranked = a.services;
+            if (process.env.ROOTLINE_EVAL_DEBUG === '1') {
+              const top = a.causes.slice(0, 4).map((x) => `${x.entity} ${x.kind} ${x.score} [${(x.evidence ?? []).slice(0, 3).map((e) => `${e.signal} z${Math.round(e.z)}${e.indicator.includes('explained') ? '(expl)' : ''}`).join(', ')}]`);
+              log(`${c.id} ${c.faultType} ${c.rootService} @${d.service}: ${top.join(' | ')}`);
+            }
             else {
               rca = 'baseline-fallback';
               log('POST /api/v1/rca is not there (404): ranking with the harness\'s NAIVE BASELINE instead, NOT Rootline\'s RCA');
@@ -304,7 +326,7 @@ export async function evalRca(opts: EvalOptions): Promise<EvalResult> {
     }
     return result;
   } finally {
-    await stopService(svc, keep);
+    await stopService(svc, keep || !!reuse);
     if (keep) log(`kept the service data in ${svc.dir}`);
   }
 }

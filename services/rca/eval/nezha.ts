@@ -42,12 +42,25 @@ export interface MetricFile {
   day: string;
 }
 
+/**
+ * A per-edge latency file of the metric folder (whole day, one row a minute, a column per `<client>_<server>`
+ * edge): `source_<q>.csv` as the client side measured it, `destination_<q>.csv` as the server side did.
+ */
+export interface EdgeFile {
+  path: string;
+  day: string;
+  side: 'client' | 'server';
+  /** The quantile, e.g. `0.5` for `_50`. */
+  quantile: string;
+}
+
 /** The files a replay of one window needs. Paths are absolute; lists are sorted by time, then path. */
 export interface CaseFiles {
   traces: MinuteFile[];
   logs: MinuteFile[];
   traceIds: MinuteFile[];
   metrics: MetricFile[];
+  edges: EdgeFile[];
   /** Minute files in the window that MISSING.txt lists as not provided (relative to the data-set root). */
   missing: string[];
 }
@@ -205,6 +218,19 @@ async function minuteFilesOf(layout: NezhaLayout, base: string, day: string, fro
   }
 }
 
+const EDGE_FILE = /^(source|destination)_(\d+)\.csv$/;
+
+async function edgeFilesOf(base: string, day: string): Promise<EdgeFile[]> {
+  const folder = join(base, day, 'metric');
+  if (!existsSync(folder)) return [];
+  const files: EdgeFile[] = [];
+  for (const n of (await readdir(folder)).sort()) {
+    const m = EDGE_FILE.exec(n);
+    if (m) files.push({ path: join(folder, n), day, side: m[1] === 'source' ? 'client' : 'server', quantile: String(Number(m[2]) / 100) });
+  }
+  return files;
+}
+
 async function metricFilesOf(base: string, day: string): Promise<MetricFile[]> {
   const folder = join(base, day, 'metric');
   if (!existsSync(folder)) return [];
@@ -237,12 +263,13 @@ export async function caseFiles(dir: string | NezhaLayout, c: Pick<NezhaCase, 'i
   const layout = await resolveNezhaRoot(dir);
   const from = c.injectTime - windowBeforeMs;
   const to = c.injectTime + windowAfterMs;
-  const out: CaseFiles = { traces: [], logs: [], traceIds: [], metrics: [], missing: [] };
+  const out: CaseFiles = { traces: [], logs: [], traceIds: [], metrics: [], edges: [], missing: [] };
   for (const day of await dayFolders(layout.rcaData)) {
     const start = dayStart(day);
     if (start > to || start + DAY_MS < from) continue;
     await minuteFilesOf(layout, layout.rcaData, day, from, to, out);
     out.metrics.push(...(await metricFilesOf(layout.rcaData, day)));
+    out.edges.push(...(await edgeFilesOf(layout.rcaData, day)));
   }
   return sortFiles(out);
 }
@@ -253,10 +280,11 @@ export async function caseFiles(dir: string | NezhaLayout, c: Pick<NezhaCase, 'i
  */
 export async function baselineFiles(dir: string | NezhaLayout, day: string): Promise<CaseFiles> {
   const layout = await resolveNezhaRoot(dir);
-  const out: CaseFiles = { traces: [], logs: [], traceIds: [], metrics: [], missing: [] };
+  const out: CaseFiles = { traces: [], logs: [], traceIds: [], metrics: [], edges: [], missing: [] };
   if (!existsSync(join(layout.constructData, day))) return out;
   await minuteFilesOf(layout, layout.constructData, day, -Infinity, Infinity, out);
   out.metrics.push(...(await metricFilesOf(layout.constructData, day)));
+  out.edges.push(...(await edgeFilesOf(layout.constructData, day)));
   return sortFiles(out);
 }
 

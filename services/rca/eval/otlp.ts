@@ -74,7 +74,7 @@ export interface OtlpLogRecord {
 export interface MetricPoint {
   name: string;
   unit: string;
-  point: { timeUnixNano: string; asDouble: number };
+  point: { timeUnixNano: string; asDouble: number; attributes?: KeyValue[] };
 }
 
 /** An OTLP instrumentation scope. */
@@ -404,3 +404,70 @@ export function metricsFromRows(rows: Iterable<Record<string, string>>, options:
   }
   return { items, skipped, fixed };
 }
+
+/** Metric names of per-edge latency, after the OpenTelemetry service-graph connector (`client`/`server` labels). */
+export const EDGE_METRICS = {
+  client: 'traces_service_graph_request_client_seconds',
+  server: 'traces_service_graph_request_server_seconds',
+} as const;
+
+/**
+ * Splits an edge column `<client>_<server>` into its two services. Service names may hold `_` themselves,
+ * so a split whose both sides are known services wins; otherwise a column with a single `_` splits there.
+ */
+export function splitEdgeColumn(column: string, known: ReadonlySet<string>): [string, string] | undefined {
+  const cuts: number[] = [];
+  for (let i = column.indexOf('_'); i > 0; i = column.indexOf('_', i + 1)) cuts.push(i);
+  for (const i of cuts) if (known.has(column.slice(0, i)) && known.has(column.slice(i + 1))) return [column.slice(0, i), column.slice(i + 1)];
+  return cuts.length === 1 ? [column.slice(0, cuts[0]), column.slice(cuts[0]! + 1)] : undefined;
+}
+
+/**
+ * Rows of a per-edge latency file (`source_50.csv`: the latency quantile of each `<client>_<server>` edge as
+ * the client's proxy measured it; `destination_50.csv`: as the server's proxy measured it) to gauge points of
+ * {@link EDGE_METRICS}, with the point attributes `client`, `server` and `quantile`. The resource is the
+ * reporting service. The gap between the two is time on the network between them.
+ */
+export function edgeMetricsFromRows(rows: Iterable<Record<string, string>>, side: 'client' | 'server', quantile: string, known: ReadonlySet<string>, options: ConvertOptions = {}): Converted<MetricPoint> {
+  const shift = shifter(options);
+  const skipped: Record<string, number> = {};
+  const items: Resourced<MetricPoint>[] = [];
+  const edges = new Map<string, [string, string] | undefined>();
+  const resources = new Map<string, ResourceAttrs>();
+  for (const row of rows) {
+    let time = secondsToNanos(row.timestamp ?? row.TimeStamp);
+    const wall = goTimeToNanos(row.time ?? row.Time);
+    if (wall && (!time || (BigInt(time) > BigInt(wall) ? BigInt(time) - BigInt(wall) : BigInt(wall) - BigInt(time)) > TIMESTAMP_TOLERANCE_NS)) time = wall;
+    time = shift(time);
+    if (!time) {
+      count(skipped, 'bad_time');
+      continue;
+    }
+    for (const [col, raw] of Object.entries(row)) {
+      if (EDGE_ROW_KEYS.has(col)) continue;
+      if (!edges.has(col)) edges.set(col, splitEdgeColumn(col, known));
+      const edge = edges.get(col);
+      if (!edge) {
+        count(skipped, 'unknown_edge');
+        continue;
+      }
+      const value = raw.trim() === '' ? NaN : Number(raw);
+      if (!Number.isFinite(value)) {
+        count(skipped, 'empty_or_nan');
+        continue;
+      }
+      const reporter = side === 'client' ? edge[0] : edge[1];
+      let resource = resources.get(reporter);
+      if (!resource) resources.set(reporter, (resource = { 'service.name': reporter }));
+      const attributes = [
+        { key: 'client', value: { stringValue: edge[0] } },
+        { key: 'server', value: { stringValue: edge[1] } },
+        { key: 'quantile', value: { stringValue: quantile } },
+      ];
+      items.push({ resource, record: { name: EDGE_METRICS[side], unit: 's', point: { timeUnixNano: time, asDouble: value, attributes } } });
+    }
+  }
+  return { items, skipped, fixed: {} };
+}
+
+const EDGE_ROW_KEYS = new Set(['time', 'timestamp', 'Time', 'TimeStamp']);

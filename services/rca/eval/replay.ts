@@ -13,9 +13,10 @@
  */
 import { stat } from 'node:fs/promises';
 import { readCsvBatches } from './csv.ts';
-import { baselineDays, baselineFiles, caseFiles, listCases, resolveNezhaRoot, type CaseFiles, type MetricFile, type MinuteFile, type NezhaLayout } from './nezha.ts';
+import { baselineDays, baselineFiles, caseFiles, listCases, resolveNezhaRoot, serviceOfPod, type CaseFiles, type MetricFile, type MinuteFile, type NezhaLayout } from './nezha.ts';
 import {
   dedupe,
+  edgeMetricsFromRows,
   logIdentity,
   logRequests,
   logsFromRows,
@@ -57,6 +58,8 @@ export interface ReplayOptions {
   baselines?: boolean;
   /** Minute files converted together (a chunk); 4 by default. */
   chunkFiles?: number;
+  /** Read and convert, feed the observer, but send nothing (the data is already in a reused data dir). */
+  dryRun?: boolean;
 }
 
 export interface ReplayResult {
@@ -88,10 +91,12 @@ class Sender {
     private readonly url: string,
     private readonly token: string,
     private readonly concurrency: number,
+    private readonly dryRun = false,
   ) {}
 
   /** Queues a POST; resolves once it is in flight (waits while the pool is full). */
   async send(path: string, body: unknown): Promise<void> {
+    if (this.dryRun) return;
     if (this.failure) throw this.failure;
     while (this.inFlight.size >= this.concurrency) await Promise.race(this.inFlight);
     if (this.failure) throw this.failure;
@@ -175,6 +180,7 @@ export async function datasetFiles(layout: NezhaLayout, baselines = true): Promi
       all.traces.push(...b.traces);
       all.logs.push(...b.logs);
       all.metrics.push(...b.metrics);
+      all.edges.push(...b.edges);
     }
   }
   return all;
@@ -194,13 +200,13 @@ export async function replayDataset(url: string, token: string, dir: string | Ne
     from: cases[0]!.injectTime - (options.metricsBeforeMs ?? 30 * MINUTE),
     to: cases[cases.length - 1]!.injectTime + (options.metricsAfterMs ?? 15 * MINUTE),
   };
-  const sender = new Sender(url, token, Math.max(1, options.concurrency ?? 4));
+  const sender = new Sender(url, token, Math.max(1, options.concurrency ?? 4), options.dryRun ?? false);
   const limits = options.limits ?? {};
   const chunkFiles = Math.max(1, options.chunkFiles ?? 4);
   const observer = options.observer;
 
   const sizes = new Map<string, number>();
-  for (const f of [...files.metrics, ...files.traces, ...files.logs]) sizes.set(f.path, (await stat(f.path)).size);
+  for (const f of [...files.metrics, ...files.edges, ...files.traces, ...files.logs]) sizes.set(f.path, (await stat(f.path)).size);
   const progress: ReplayProgress = { phase: 'metrics', percent: 0, doneBytes: 0, totalBytes: [...sizes.values()].reduce((a, b) => a + b, 0), spans: 0, points: 0, logs: 0, requests: 0 };
   const report = (phase: ReplayProgress['phase'], bytes = 0) => {
     progress.phase = phase;
@@ -231,6 +237,25 @@ export async function replayDataset(url: string, token: string, dir: string | Ne
     for (const req of metricRequests(items, limits)) await sender.send('/v1/metrics', req);
     progress.points += items.length;
     report('metrics', sizes.get(m.path) ?? 0);
+  }
+
+  // 1b. Per-edge latency as each side measured it (when the data set has it): the services known from the
+  // pod metric files tell where an edge column splits.
+  const known = new Set(metricFiles.map((m) => serviceOfPod(m.pod)));
+  for (const e of [...files.edges].sort((a, b) => a.day.localeCompare(b.day) || a.path.localeCompare(b.path))) {
+    const conv = edgeMetricsFromRows(await rowsOf(e.path), e.side, e.quantile, known);
+    add(skipped, conv.skipped);
+    const inWindow = conv.items.filter((i) => {
+      const t = nanosToMs(i.record.point.timeUnixNano);
+      return t >= metricWindow.from && t <= metricWindow.to;
+    });
+    const identity = (i: Resourced<MetricPoint>) => `${i.record.name}\u0000${(i.record.point.attributes ?? []).map((a) => JSON.stringify(a.value)).join('\u0000')}\u0000${i.record.point.timeUnixNano}`;
+    const items = dedupe(inWindow, identity, seenPoints);
+    duplicates.points += inWindow.length - items.length;
+    observer?.addMetricPoints(items);
+    for (const req of metricRequests(items, limits)) await sender.send('/v1/metrics', req);
+    progress.points += items.length;
+    report('metrics', sizes.get(e.path) ?? 0);
   }
 
   // 2. Traces and 3. logs, chunk by chunk in time order.
@@ -280,9 +305,11 @@ export async function replayDataset(url: string, token: string, dir: string | Ne
   await sender.drain();
   const replayedMs = performance.now();
   report('flush');
-  const res = await fetch(`${url}/api/v1/telemetry/flush`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
-  if (!res.ok) throw new Error(`POST /api/v1/telemetry/flush: ${res.status} ${await res.text()}`);
-  await res.arrayBuffer();
+  if (!options.dryRun) {
+    const res = await fetch(`${url}/api/v1/telemetry/flush`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    if (!res.ok) throw new Error(`POST /api/v1/telemetry/flush: ${res.status} ${await res.text()}`);
+    await res.arrayBuffer();
+  }
   const flushMs = performance.now() - replayedMs;
   report('done');
   return {

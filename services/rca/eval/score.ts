@@ -125,21 +125,25 @@ export interface RcaAnswer {
   available: boolean;
   /** Ranked service ids (`service:<name>`), best first. */
   services: string[];
-  causes: { entity: string }[];
+  causes: { entity: string; kind?: string; score?: number; evidence?: { signal: string; z: number; indicator: string }[] }[];
 }
 
-/** POST /api/v1/rca for an entity at a time; the ranked services (from `services`, else mapped from `causes`). */
-export async function askRca(url: string, token: string, entity: string, t: number): Promise<RcaAnswer> {
+/**
+ * POST /api/v1/rca for an entity at a time, or for an incident (its alerts' entities, from its start); the
+ * ranked services (from `services`, else mapped from `causes`).
+ */
+export async function askRca(url: string, token: string, about: string | { entity: string } | { incident: string }, t: number): Promise<RcaAnswer> {
+  const target = typeof about === 'string' ? { entity: about } : about;
   const res = await fetch(`${url}/api/v1/rca`, {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ entity, time: String(t) }),
+    body: JSON.stringify({ ...target, time: String(t) }),
   });
   const text = await res.text();
   if (res.status === 404 && /route .* not found/i.test(text)) return { available: false, services: [], causes: [] };
   if (res.status === 404) return { available: true, services: [], causes: [] };
-  if (!res.ok) throw new Error(`POST /api/v1/rca ${entity} at ${t}: ${res.status} ${text.slice(0, 500)}`);
-  const body = JSON.parse(text) as { causes?: { entity: string }[]; services?: ({ service: string; score?: number } | string)[] };
+  if (!res.ok) throw new Error(`POST /api/v1/rca ${JSON.stringify(target)} at ${t}: ${res.status} ${text.slice(0, 500)}`);
+  const body = JSON.parse(text) as { causes?: RcaAnswer['causes']; services?: ({ service: string; score?: number } | string)[] };
   const causes = body.causes ?? [];
   let services = (body.services ?? []).map((s) => (typeof s === 'string' ? s : s.service));
   if (services.length === 0) services = causes.map((c) => c.entity).filter((e) => serviceName(e) !== undefined);
