@@ -157,11 +157,18 @@ describe('fault-tree RCA on hand-built graphs', () => {
     assert.deepEqual(causes.slice(0, 2).map((c) => c.entity), ['pod:shop/payment-1', 'pod:shop/cart-1']);
   });
 
+  it('counts the callers of a symptom as candidates (a starved caller makes its callee look slow)', () => {
+    const causes = rankCauses({ symptom: 'service:cart', t: T, entities, edges, signals: [...healthy, series('pod:shop/frontend-1', 'cpu.usage', 'cpu_saturation', 0.3, 3)] });
+    assert.equal(causes[0]!.entity, 'pod:shop/frontend-1');
+    assert.deepEqual(causes[0]!.path, ['service:cart', 'service:frontend', 'pod:shop/frontend-1']);
+  });
+
   it('widens the candidates to what any symptom of an incident depends on', () => {
     const sig = [series('pod:shop/payment-1', 'cpu.usage', 'cpu_saturation', 0.3, 3)];
-    const onlyCart = rankCauses({ symptom: 'service:cart', t: T, entities, edges, signals: [...healthy, ...sig] });
-    assert.ok(!onlyCart.some((c) => c.entity === 'pod:shop/payment-1'), 'payment is not below cart');
-    const both = rankCauses({ symptom: 'service:cart', symptoms: ['service:checkout'], t: T, entities, edges, signals: [...healthy, ...sig] });
+    // redis: only cart calls it, and cart does not depend on payment.
+    const onlyRedis = rankCauses({ symptom: 'external:redis:6379', t: T, entities, edges, signals: [...healthy, ...sig] });
+    assert.ok(!onlyRedis.some((c) => c.entity === 'pod:shop/payment-1'), 'payment is neither below redis nor below its callers');
+    const both = rankCauses({ symptom: 'external:redis:6379', symptoms: ['service:checkout'], t: T, entities, edges, signals: [...healthy, ...sig] });
     assert.equal(both[0]!.entity, 'pod:shop/payment-1');
     assert.deepEqual(both[0]!.path, ['service:checkout', 'service:payment', 'pod:shop/payment-1']);
   });

@@ -24,6 +24,12 @@ export interface SignalSeries {
    * fault; exclusive ones (self time, CPU, the entity's own log errors) point at the entity itself.
    */
   inclusive?: boolean;
+  /**
+   * The least spread a deviation is measured in, in the signal's unit: for a difference of two quantities
+   * (network time = what the caller waits − what the callee takes), a share of their size, since the
+   * difference itself can sit at exactly 0 for a whole baseline.
+   */
+  scaleFloor?: number;
   /** Which way is bad: `up` (default) or `down` (a drop, e.g. the calls a service makes per request). */
   direction?: 'up' | 'down';
 }

@@ -57,14 +57,34 @@ export function dependencyMap(edges: RcaInput['edges']): Map<string, string[]> {
   return deps;
 }
 
+/** Who calls each entity, directly (horizontal edges only). */
+export function callerMap(edges: RcaInput['edges']): Map<string, string[]> {
+  const callers = new Map<string, string[]>();
+  for (const e of edges) {
+    if (VERTICAL.has(e.type)) continue;
+    callers.set(e.to, [...(callers.get(e.to) ?? []), e.from]);
+  }
+  return callers;
+}
+
 /**
  * Breadth-first from the symptoms along dependencies: every candidate, with the entity it was reached from
  * (null for a symptom). Several symptoms of one incident widen the search to what any of them depends on.
+ * With `callers`, the direct callers of each symptom are candidates too, and what they depend on: a symptom
+ * measured at a service's edge (the latency its callers see) is as much the callers' as its own: a caller
+ * starved of CPU shows as a slow callee.
  */
-export function candidates(symptom: string | readonly string[], deps: Map<string, string[]>, maxDepth = 8): Map<string, string | null> {
+export function candidates(symptom: string | readonly string[], deps: Map<string, string[]>, maxDepth = 8, callers?: Map<string, string[]>): Map<string, string | null> {
   const starts = [...new Set(typeof symptom === 'string' ? [symptom] : symptom)];
   const parent = new Map<string, string | null>(starts.map((s) => [s, null]));
-  let frontier = starts;
+  let frontier = [...starts];
+  for (const s of starts) {
+    for (const c of (callers?.get(s) ?? []).slice().sort()) {
+      if (parent.has(c)) continue;
+      parent.set(c, s);
+      frontier.push(c);
+    }
+  }
   for (let depth = 0; depth < maxDepth && frontier.length > 0; depth++) {
     const next: string[] = [];
     for (const n of frontier) {
@@ -81,7 +101,7 @@ export function candidates(symptom: string | readonly string[], deps: Map<string
 
 export function rankCauses(input: RcaInput, limit = 10): Cause[] {
   const deps = dependencyMap(input.edges);
-  const parent = candidates([input.symptom, ...(input.symptoms ?? [])], deps);
+  const parent = candidates([input.symptom, ...(input.symptoms ?? [])], deps, 8, callerMap(input.edges));
   const pathTo = (id: string) => {
     const p: string[] = [];
     for (let c: string | null | undefined = id; c; c = parent.get(c)) p.unshift(c);
@@ -114,13 +134,13 @@ export function rankCauses(input: RcaInput, limit = 10): Cause[] {
       const key = `${s.kind}:${s.inclusive ? 'i' : 'e'}`;
       const down = s.direction === 'down';
       const flip = (xs: number[]) => (down ? xs.map((x) => -x) : xs);
-      const { z } = robustZ(flip(s.baseline), flip(s.observed));
+      const { z } = robustZ(flip(s.baseline), flip(s.observed), s.scaleFloor);
       groups.set(key, [...(groups.get(key) ?? []), strength(z)]);
     }
     for (const s of bySignal.get(entity) ?? []) {
       const down = s.direction === 'down';
       const flip = (xs: number[]) => (down ? xs.map((x) => -x) : xs);
-      const { z, base: b, obs: o } = robustZ(flip(s.baseline), flip(s.observed));
+      const { z, base: b, obs: o } = robustZ(flip(s.baseline), flip(s.observed), s.scaleFloor);
       if (z <= ANOMALY_Z) continue;
       const group = groups.get(`${s.kind}:${s.inclusive ? 'i' : 'e'}`)!;
       // Only the group's strongest signal is shown; its strength is the group's median.
@@ -129,7 +149,7 @@ export function rankCauses(input: RcaInput, limit = 10): Cause[] {
       shown.add(key);
       const base = down ? -b : b;
       const obs = down ? -o : o;
-      const i = onsetIndex(flip(s.baseline), flip(s.observed));
+      const i = onsetIndex(flip(s.baseline), flip(s.observed), ANOMALY_Z, s.scaleFloor);
       ev.push({
         signal: s.signal, indicator: s.inclusive ? 'inclusive' : 'exclusive', baseline: base, observed: obs, z,
         ...(i !== undefined ? { onset: s.observedStart + i * s.step } : {}), kind: s.kind, inclusive: !!s.inclusive,
@@ -141,8 +161,15 @@ export function rankCauses(input: RcaInput, limit = 10): Cause[] {
 
   // Dependencies explain inclusive symptoms that start no earlier than their own anomaly.
   const earliest = (e: Scored) => Math.min(...e.evidence.map((x) => x.onset ?? Infinity));
+  // A pod's inclusive signals (its service's latency as measured at the pod) are explained by what its
+  // service depends on, not only by the node under it.
+  const ownerOf = new Map<string, string>();
+  for (const e of input.edges) if (e.type === 'IMPLEMENTS') ownerOf.set(e.from, e.to);
   for (const s of scored.values()) {
-    const under = [...below(s.entity)].map((d) => scored.get(d)).filter((d): d is Scored => !!d && d.evidence.length > 0);
+    const owner = ownerOf.get(s.entity);
+    const own = new Set([s.entity, ...(owner ? [owner] : [])]);
+    const reach = new Set([...below(s.entity), ...(owner ? below(owner) : [])]);
+    const under = [...reach].filter((d) => !own.has(d) && !(owner && ownerOf.get(d) === owner)).map((d) => scored.get(d)).filter((d): d is Scored => !!d && d.evidence.length > 0);
     for (const ev of s.evidence) {
       if (!ev.inclusive) continue;
       ev.explained = under.some((d) => earliest(d) <= (ev.onset ?? Infinity) + 60_000);

@@ -7,13 +7,20 @@ import type { TelemetryStore } from '../../shared/telemetry/store.ts';
 import type { TopologyStore } from '../../topology/store.ts';
 import { ids } from '../../topology/model.ts';
 import type { ApiSequenceSource, FaultKind, RcaInput, SignalSeries } from './model.ts';
-import { candidates, dependencyMap } from './rank.ts';
+import { callerMap, candidates, dependencyMap } from './rank.ts';
+import { median } from './stats.ts';
+
+/** A difference (self time, network gap) is measured in at least this share of the whole it is cut from. */
+const DIFF_FLOOR_SHARE = 0.1;
 
 export interface SnapshotOptions {
   /** Baseline: [t − baselineFromMin, t − baselineToMin] minutes. */
   baselineFromMin?: number;
   baselineToMin?: number;
-  /** Observed: [t − observedBeforeMin, t + observedAfterMin] minutes. */
+  /**
+   * Observed: [t − observedBeforeMin, t + observedAfterMin] minutes (3 and 5 by default): an alert may fire
+   * on an early symptom a minute before the cause's own signals, which are often sampled a minute late.
+   */
   observedBeforeMin?: number;
   observedAfterMin?: number;
 }
@@ -40,7 +47,7 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
   const baseFrom = t - (o.baselineFromMin ?? 40) * 60_000;
   const baseTo = t - (o.baselineToMin ?? 5) * 60_000;
   const obsFrom = t - (o.observedBeforeMin ?? 3) * 60_000;
-  const obsTo = t + (o.observedAfterMin ?? 3) * 60_000;
+  const obsTo = t + (o.observedAfterMin ?? 5) * 60_000;
   const db = telemetry.database;
   const p: Record<string, unknown> = { from: baseFrom, to: obsTo };
   const win = 'timestamp >= fromUnixTimestamp64Milli({from:Int64}) AND timestamp < fromUnixTimestamp64Milli({to:Int64})';
@@ -51,7 +58,7 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
   // follows the size of the dependency subgraph, not of the whole system.
   const snap = await topology.window(baseFrom, obsTo);
   const edges = snap.edges.map((e) => ({ from: e.from, to: e.to, type: e.type }));
-  const cand = [...candidates(symptoms, dependencyMap(edges)).keys()];
+  const cand = [...candidates(symptoms, dependencyMap(edges), 8, callerMap(edges)).keys()];
   const names = (prefix: string) => cand.filter((c) => c.startsWith(prefix)).map((c) => c.slice(prefix.length));
   const services = names('service:').map((n) => n.split('/').pop()!);
   const pods = names('pod:').map((n) => n.split('/').pop()!);
@@ -125,6 +132,14 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
   ]);
 
   const rows: (Row & { kind: FaultKind; inclusive: boolean; direction?: 'up' | 'down' })[] = [];
+  const floors = new Map<string, number>();
+  const sizes = new Map<string, Map<number, number>>();
+  const sizeOf = (entity: string, signal: string, minute: number, size: number) => {
+    const key = `${entity}\u0000${signal}`;
+    let m = sizes.get(key);
+    if (!m) sizes.set(key, (m = new Map()));
+    if (Number.isFinite(size)) m.set(minute, size);
+  };
   for (const r of metricRows) {
     const k = metricKind(r.signal);
     if (k) rows.push({ ...r, ...k });
@@ -132,21 +147,23 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
   // Time on the network into a service, per minute: what its callers wait beyond what it takes itself. A
   // slow network at the service slows every edge into it, so the service's series is the minimum over its
   // callers (a caller whose own link is slow shows alone and does not blame the callee).
-  const gaps = new Map<string, Map<number, number>>();
-  const gap = (entity: string, signal: string, minute: number, value: number) => {
+  // Each minute keeps the caller edge with the least gap, and that edge's size (what the caller waits).
+  const gaps = new Map<string, Map<number, { gap: number; size: number }>>();
+  const gap = (entity: string, signal: string, minute: number, value: number, size: number) => {
     if (!Number.isFinite(value)) return;
     const key = `${entity}\u0000${signal}`;
     let m = gaps.get(key);
     if (!m) gaps.set(key, (m = new Map()));
-    m.set(minute, Math.min(m.get(minute) ?? Infinity, value));
+    if (value < (m.get(minute)?.gap ?? Infinity)) m.set(minute, { gap: value, size });
   };
   for (const r of spanRows) {
     const m = Number(r.minute);
     if (r.callee) {
-      gap(ids.service('', r.callee), 'span.network_gap.p90', m, r.self_p90);
+      gap(ids.service('', r.callee), 'span.network_gap.p90', m, r.self_p90, r.p90);
       continue;
     }
     rows.push({ entity: r.entity, signal: 'span.self_time.p90', minute: m, value: r.self_p90, kind: 'latency', inclusive: false });
+    sizeOf(r.entity, 'span.self_time.p90', m, r.p90);
     rows.push({ entity: r.entity, signal: 'span.duration.p90', minute: m, value: r.p90, kind: 'latency', inclusive: true });
     rows.push({ entity: r.entity, signal: 'span.errors', minute: m, value: Number(r.errors), kind: 'errors', inclusive: true });
     if (Number(r.fanout) > 0) rows.push({ entity: r.entity, signal: 'span.calls_per_span', minute: m, value: Number(r.fanout), kind: 'errors', inclusive: false, direction: 'down' });
@@ -158,11 +175,19 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
   }
   for (const [key, v] of sides) {
     const [, server, minute] = key.split('\u0000') as [string, string, string];
-    if (v.client !== undefined && v.server !== undefined) gap(ids.service('', server), 'edge.network_gap', Number(minute), v.client - v.server);
+    if (v.client !== undefined && v.server !== undefined) gap(ids.service('', server), 'edge.network_gap', Number(minute), v.client - v.server, v.client);
   }
   for (const [key, m] of gaps) {
     const [entity, signal] = key.split('\u0000') as [string, string];
-    for (const [minute, value] of m) rows.push({ entity, signal, minute, value, kind: 'network_delay', inclusive: false });
+    for (const [minute, v] of m) rows.push({ entity, signal, minute, value: v.gap, kind: 'network_delay', inclusive: false });
+    for (const [minute, v] of m) sizeOf(entity, signal, minute, v.size);
+  }
+  // Differences (self time = duration − children's; network time = what the caller waits − what the callee
+  // takes) are measured in at least a tenth of the whole they are cut from: parallel children make self time
+  // sit at 0, equal quantiles make the gap sit at 0, and a move smaller than that share is noise.
+  for (const [key, m] of sizes) {
+    const base = [...m].filter(([minute]) => minute >= baseFrom && minute < baseTo).map(([, v]) => v);
+    floors.set(key, DIFF_FLOOR_SHARE * (median(base) || 0));
   }
   for (const r of logRows) rows.push({ ...r, value: Number(r.value), kind: 'errors', inclusive: false });
   for (const r of connRows) rows.push({ ...r, value: Number(r.value), kind: 'dependency_down', inclusive: false });
@@ -187,6 +212,7 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
     const [entity, signal] = key.split('\u0000') as [string, string];
     signals.push({
       entity, signal, kind: g.kind, inclusive: g.inclusive, ...(g.direction ? { direction: g.direction } : {}),
+      ...(floors.get(key) ? { scaleFloor: floors.get(key) } : {}),
       baseline: baseMinutes.map((m) => g.values.get(m) ?? NaN),
       observed: obsMinutes.map((m) => g.values.get(m) ?? NaN),
       observedStart: obsMinutes[0]!, step: 60_000,

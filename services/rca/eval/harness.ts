@@ -217,6 +217,8 @@ export async function evalRca(opts: EvalOptions): Promise<EvalResult> {
   const reuse = opts.reuse ?? process.env.ROOTLINE_EVAL_REUSE;
   const marker = reuse ? join(resolve(reuse), '.eval-replayed') : undefined;
   const replayed = !!marker && existsSync(marker) && readFileSync(marker, 'utf8') === layout.root;
+  // The alerts are this run's own act, not part of the replayed data: a reused dir starts without them.
+  if (replayed) rmSync(join(resolve(reuse!), 'alerts'), { recursive: true, force: true });
   const svc = await startService(log, reuse);
   lap('start');
   try {
@@ -272,7 +274,7 @@ export async function evalRca(opts: EvalOptions): Promise<EvalResult> {
             if (a.available) ranked = a.services;
             if (process.env.ROOTLINE_EVAL_DEBUG === '1') {
               const top = a.causes.slice(0, 4).map((x) => `${x.entity} ${x.kind} ${x.score} [${(x.evidence ?? []).slice(0, 3).map((e) => `${e.signal} z${Math.round(e.z)}${e.indicator.includes('explained') ? '(expl)' : ''}`).join(', ')}]`);
-              log(`${c.id} ${c.faultType} ${c.rootService} @${d.service}: ${top.join(' | ')}`);
+              log(`${c.id} ${c.faultType} ${c.rootService} @${d.service}${incident ? ` (${incident})` : ""}: services [${a.services.slice(0, 4).join(",")}] ${top.join(" | ")}`);
             }
             else {
               rca = 'baseline-fallback';
