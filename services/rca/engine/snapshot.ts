@@ -12,6 +12,8 @@ import { median } from './stats.ts';
 
 /** A difference (self time, network gap) is measured in at least this share of the whole it is cut from. */
 const DIFF_FLOOR_SHARE = 0.1;
+/** Baseline minutes a series needs before the short fallback baseline is used. */
+const MIN_BASELINE = 3;
 
 export interface SnapshotOptions {
   /** Baseline: [t − baselineFromMin, t − baselineToMin] minutes. */
@@ -186,7 +188,9 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
   // takes) are measured in at least a tenth of the whole they are cut from: parallel children make self time
   // sit at 0, equal quantiles make the gap sit at 0, and a move smaller than that share is noise.
   for (const [key, m] of sizes) {
-    const base = [...m].filter(([minute]) => minute >= baseFrom && minute < baseTo).map(([, v]) => v);
+    const inBase = [...m].filter(([minute]) => minute >= baseFrom && minute < baseTo).map(([, v]) => v);
+    // (the short baseline's minutes when the baseline window is nearly empty, as for the values below)
+    const base = inBase.length >= MIN_BASELINE ? inBase : [...m].filter(([minute]) => minute >= baseFrom && minute < t - 60_000).map(([, v]) => v);
     floors.set(key, DIFF_FLOOR_SHARE * (median(base) || 0));
   }
   for (const r of logRows) rows.push({ ...r, value: Number(r.value), kind: 'errors', inclusive: false });
@@ -199,6 +203,11 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
     return out;
   };
   const baseMinutes = minutes(baseFrom, baseTo);
+  // Where data begins just before the incident (a new deployment, a collector just started), fewer than
+  // MIN_BASELINE minutes lie in the baseline window; then the baseline reaches up to a minute before t: a
+  // short baseline that may hold the onset beats none.
+  const shortMinutes = minutes(baseFrom, t - 60_000);
+  const finite = (xs: number[]) => xs.filter(Number.isFinite).length;
   const obsMinutes = minutes(obsFrom, obsTo);
   const grouped = new Map<string, { kind: FaultKind; inclusive: boolean; direction?: 'up' | 'down'; values: Map<number, number> }>();
   for (const r of rows) {
@@ -213,7 +222,7 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
     signals.push({
       entity, signal, kind: g.kind, inclusive: g.inclusive, ...(g.direction ? { direction: g.direction } : {}),
       ...(floors.get(key) ? { scaleFloor: floors.get(key) } : {}),
-      baseline: baseMinutes.map((m) => g.values.get(m) ?? NaN),
+      baseline: ((b) => (finite(b) >= MIN_BASELINE ? b : shortMinutes.map((m) => g.values.get(m) ?? NaN)))(baseMinutes.map((m) => g.values.get(m) ?? NaN)),
       observed: obsMinutes.map((m) => g.values.get(m) ?? NaN),
       observedStart: obsMinutes[0]!, step: 60_000,
     });
