@@ -207,8 +207,8 @@ describe('scoring', () => {
     assert.equal(rankOf([], 'cart'), undefined);
   });
 
-  const result = (faultType: string, rank: number | undefined, detected = true, traces = true): CaseResult => ({
-    id: `${faultType}-${rank}-${detected}`, faultType, rootService: 'x', detected, rank, top: [], traces, logs: false, source: detected ? 'rootline' : 'none',
+  const result = (faultType: string, rank: number | undefined, detected = true, traces = true, day = '2022-08-22'): CaseResult => ({
+    id: `${day}T${faultType}-${rank}-${detected}`, faultType, rootService: 'x', detected, rank, top: [], traces, logs: false, source: detected ? 'rootline' : 'none',
   });
 
   it('computes top-1/3/5 with undetected cases as misses', () => {
@@ -218,7 +218,7 @@ describe('scoring', () => {
   });
 
   it('aggregates by fault type and by the data present in the window', () => {
-    const rs = [result('cpu', 1), result('cpu', 3), result('net', 2, true, false), result('net', undefined, false, false)];
+    const rs = [result('cpu', 1), result('cpu', 3), result('net', 2, true, false), result('net', undefined, false, false, '2022-08-23')];
     const s = summarize(rs);
     assert.deepEqual([s.cases, s.detected, s.top1, s.top3, s.top5], [4, 3, 0.25, 0.75, 0.75]);
     assert.deepEqual(s.by_type, {
@@ -228,6 +228,10 @@ describe('scoring', () => {
     assert.deepEqual(s.by_data, {
       no_traces: { cases: 2, detected: 1, top1: 0, top3: 0.5, top5: 0.5 },
       traces: { cases: 2, detected: 2, top1: 0.5, top3: 1, top5: 1 },
+    });
+    assert.deepEqual(s.by_day, {
+      '2022-08-22': { cases: 3, detected: 3, top1: 0.3333, top3: 1, top5: 1 },
+      '2022-08-23': { cases: 1, detected: 0, top1: 0, top3: 0, top5: 0 },
     });
   });
 

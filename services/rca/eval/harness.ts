@@ -52,8 +52,10 @@ export interface EvalOptions {
 
 export interface EvalResult extends Accuracy {
   by_type: Record<string, Accuracy>;
-  /** By whether spans of the system exist in the fault window ([inject, inject + 180 s]). */
+  /** By whether spans (and logs) of the system exist in the fault window ([inject, inject + 180 s]). */
   by_data: Record<string, Accuracy>;
+  /** By the day of the case (its inject time, UTC). */
+  by_day: Record<string, Accuracy>;
   /** `rootline` (POST /api/v1/rca), or `baseline-fallback` when the endpoint is absent: NOT Rootline's RCA. */
   rca: 'rootline' | 'baseline-fallback';
   entry_services: string[];
@@ -311,6 +313,7 @@ export async function evalRca(opts: EvalOptions): Promise<EvalResult> {
       by_type: summary.by_type,
       detected: summary.detected,
       by_data: summary.by_data,
+      by_day: summary.by_day,
       rca,
       entry_services: entries,
       when_detected: { cases: whenDetected.cases, top1: whenDetected.top1, top3: whenDetected.top3, top5: whenDetected.top5 },

@@ -86,6 +86,8 @@ export interface Accuracy {
 export interface Summary extends Accuracy {
   by_type: Record<string, Accuracy>;
   by_data: Record<string, Accuracy>;
+  /** By the case's day (the data sets' split: tune on one day, hold the other out). */
+  by_day: Record<string, Accuracy>;
 }
 
 const ratio = (n: number, d: number) => (d === 0 ? 0 : Math.round((n / d) * 10_000) / 10_000);
@@ -113,7 +115,8 @@ export function summarize(results: readonly CaseResult[]): Summary {
   return {
     ...accuracy(results),
     by_type: groupBy(results, (r) => r.faultType),
-    by_data: groupBy(results, (r) => (r.traces ? 'traces' : 'no_traces')),
+    by_data: groupBy(results, (r) => `${r.traces ? 'traces' : 'no_traces'}${r.logs ? '+logs' : ''}`),
+    by_day: groupBy(results, (r) => r.id.slice(0, 10)),
   };
 }
 
