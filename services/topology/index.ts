@@ -11,7 +11,7 @@ import { extractWindow } from './extract.ts';
 import { Neo4jTopologyStore } from './neo4j.ts';
 import { topologyRoutes } from './routes.ts';
 import { sanitizeBatch } from './validate.ts';
-import { Counter, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { TopologyStore } from './store.ts';
 
 export type { TopologyStore } from './store.ts';
@@ -63,6 +63,17 @@ export async function createTopologyRole(deps: { store: TopologyStore; telemetry
     return r;
   };
   const worker: Worker = deps.queues.worker<ExtractJob, unknown>(TOPOLOGY_QUEUE, async (job) => extract(job.data), { concurrency: 1 });
+  // The extraction backlog, read on scrape: how far the topology trails the telemetry (0 live jobs: caught up).
+  const backlog = deps.queues.queue<ExtractJob>(TOPOLOGY_QUEUE);
+  new Gauge({
+    name: 'rootline_topology_backlog_jobs',
+    help: 'Topology extraction jobs waiting, delayed or running',
+    registers: [deps.registry],
+    async collect() {
+      const c = await backlog.counts();
+      this.set(c.waiting + c.delayed + c.active);
+    },
+  });
   worker.on('failed', (e) => deps.log.warn({ job: e.jobId, error: e.error }, 'topology extraction failed'));
   return {
     store: deps.store,

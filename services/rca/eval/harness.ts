@@ -164,16 +164,20 @@ async function getJson<T>(s: Service, path: string): Promise<T> {
   return (await res.json()) as T;
 }
 
-/** The topology windows extracted so far (a Prometheus counter on /metrics). */
-async function extractedWindows(s: Service): Promise<number> {
+/** The topology windows extracted so far, and the extraction backlog (Prometheus metrics on /metrics). */
+async function extractionState(s: Service): Promise<{ windows: number; backlog: number }> {
   const text = await (await fetch(`${s.url}/metrics`)).text();
-  const m = /^rootline_topology_windows_total(?:\{[^}]*\})?\s+([0-9.e+]+)$/m.exec(text);
-  return m ? Number(m[1]) : NaN;
+  const read = (name: string) => {
+    const m = new RegExp(`^${name}(?:\\{[^}]*\\})?\\s+([0-9.e+]+)$`, 'm').exec(text);
+    return m ? Number(m[1]) : NaN;
+  };
+  return { windows: read('rootline_topology_windows_total'), backlog: read('rootline_topology_backlog_jobs') };
 }
 
 /**
- * Waits until the topology has caught up with the replay: the services and edges in [from, to] and the
- * extracted-window count unchanged over three polls 5 s apart (extraction jobs wait ~3 s before running).
+ * Waits until the topology has caught up with the replay: no extraction job left (the backlog gauge at 0),
+ * and the services, edges and extracted windows unchanged over three polls 5 s apart (jobs wait ~3 s
+ * before running). A quiet spell alone is not enough: a slow window can stall the count for longer.
  */
 async function waitForTopology(s: Service, from: number, to: number, log: (l: string) => void, timeoutMs = 30 * 60_000): Promise<{ services: number; edges: number }> {
   const until = Date.now() + timeoutMs;
@@ -182,10 +186,11 @@ async function waitForTopology(s: Service, from: number, to: number, log: (l: st
   for (;;) {
     const snap = await getJson<{ entities: { kind: string }[]; edges: unknown[] }>(s, `/api/v1/topology?from=${from}&to=${to}&view=horizontal`);
     const services = snap.entities.filter((e) => e.kind === 'service').length;
-    const windows = await extractedWindows(s);
+    const { windows, backlog } = await extractionState(s);
     const key = `${services}/${snap.edges.length}/${windows}`;
-    stable = key === last && services > 0 ? stable + 1 : 0;
-    if (key !== last) log(`topology: ${services} services, ${snap.edges.length} call edges, ${windows} windows extracted`);
+    const idle = !(backlog > 0); // NaN (an older service without the gauge) counts as idle
+    stable = key === last && services > 0 && idle ? stable + 1 : 0;
+    if (key !== last) log(`topology: ${services} services, ${snap.edges.length} call edges, ${windows} windows extracted, ${backlog} jobs to go`);
     last = key;
     if (stable >= 2) return { services, edges: snap.edges.length };
     if (Date.now() > until) {
