@@ -1,6 +1,7 @@
 /**
- * The rca role: the alert webhook with deduplication and topology-aware correlation into incidents, and the
- * incident and silence APIs. (Root-cause ranking itself lands with the fault-tree engine.)
+ * The rca role: the alert webhook with deduplication and topology-aware correlation into incidents, the
+ * incident and silence APIs, Rootline's own golden-signal watch raising alerts, and the fault-tree RCA (on
+ * demand and as a queue worker per incident change).
  */
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -17,6 +18,7 @@ import { RcaService } from './engine/service.ts';
 import { rcaRoutes } from './engine/routes.ts';
 import type { ApiSequenceSource } from './engine/model.ts';
 import type { TelemetryStore } from '../shared/telemetry/store.ts';
+import { ServiceWatch } from './detect/watch.ts';
 
 export { AlertService, RCA_QUEUE, type RcaJob } from './alerts/service.ts';
 export { RcaService, type RcaResult } from './engine/service.ts';
@@ -27,6 +29,8 @@ export { fingerprint } from './alerts/fingerprint.ts';
 export interface RcaRole {
   alerts: AlertService;
   rca: RcaService;
+  /** Rootline's own golden-signal detection (undefined when ROOTLINE_WATCH=off). */
+  watch?: ServiceWatch;
   register(app: FastifyInstance): Promise<void>;
   close(): Promise<void>;
 }
@@ -47,15 +51,20 @@ export async function createRcaRole(deps: { config: Config; dataDir: string; top
   worker.on('failed', (e) => deps.log.warn({ job: e.jobId, error: e.error }, 'rca job failed'));
   const timer = setInterval(() => void service.tick().catch((err: unknown) => deps.log.warn({ err }, 'alert tick failed')), 30_000);
   timer.unref();
+  const w = deps.config.watch;
+  const watch = w.enabled ? new ServiceWatch(deps.telemetry, (tenant, alerts) => service.notify(tenant, alerts), deps.log, { intervalMs: w.intervalMs, tenant: w.tenant }) : undefined;
+  watch?.start();
   return {
     alerts: service,
     rca,
+    ...(watch ? { watch } : {}),
     async register(app) {
       await app.register(alertRoutes, { service, ratePerS: a.ratePerS, hmacSecret: a.hmacSecret, rootCauses: (id) => rca.cached(id)?.causes ?? null });
       await app.register(rcaRoutes, { rca, alerts: service });
     },
     async close() {
       clearInterval(timer);
+      await watch?.stop();
       await worker.close();
     },
   };

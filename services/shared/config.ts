@@ -40,6 +40,8 @@ export interface Config {
     ratePerS: number;
     hmacSecret?: string;
   };
+  /** Rootline's own golden-signal detection: alerts into the incident flow. */
+  watch: { enabled: boolean; intervalMs: number; tenant: string };
   reports: { periodMs: number; errorRateThreshold: number; latencyFactor: number; webhookUrl?: string };
 }
 
@@ -152,6 +154,12 @@ export function loadConfig(env: Env, overrides: { roles?: string } = {}): Config
       dedupLabels: str('ROOTLINE_ALERT_DEDUP_LABELS', '').split(',').map((x) => x.trim()).filter(Boolean),
       ratePerS: int('ROOTLINE_ALERT_RATE_PER_S', 20_000, 1, 10_000_000),
       hmacSecret: opt('ROOTLINE_WEBHOOK_HMAC_SECRET'),
+    },
+    // Rootline's own detection of every service's golden signals (alerts into the incident flow).
+    watch: {
+      enabled: oneOf('ROOTLINE_WATCH', 'on', ['on', 'off'] as const) === 'on',
+      intervalMs: int('ROOTLINE_WATCH_INTERVAL_MS', 60_000, 1000, 3600_000),
+      tenant: str('ROOTLINE_WATCH_TENANT', 'default'),
     },
     reports: {
       periodMs: int('ROOTLINE_REPORT_PERIOD_MS', 3600_000, 1000, 7 * 24 * 3600_000),

@@ -79,7 +79,8 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
        GROUP BY entity, signal, minute`,
       p,
     ),
-    // Per span: self time (its duration less its children's) and whether its children run in another service
+    // Per span: self time (its duration less its children's, in any service: a child outside the candidates
+    // still takes its time off its parent's) and whether its children run in another service
     // (then it is a client span, and its self time is the time on the way to that callee and back, network
     // included). Self time grows at the culprit, not at callers that only wait; a client span's self time
     // grows when the network to its callee is slow.
@@ -93,7 +94,8 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
               count() AS spans, avg(ifNull(c.children, 0)) AS fanout
        FROM ${db}.spans AS s
        LEFT JOIN (SELECT trace_id, parent_span_id, sum(duration_ns) AS child_ns, count() AS children, any(service_name) AS child_service FROM ${db}.spans
-                  WHERE ${win} AND service_name IN {services:Array(String)} GROUP BY trace_id, parent_span_id) AS c
+                  WHERE ${win} AND trace_id IN (SELECT trace_id FROM ${db}.spans WHERE ${win} AND service_name IN {services:Array(String)})
+                  GROUP BY trace_id, parent_span_id) AS c
          ON c.trace_id = s.trace_id AND c.parent_span_id = s.span_id
        WHERE s.timestamp >= fromUnixTimestamp64Milli({from:Int64}) AND s.timestamp < fromUnixTimestamp64Milli({to:Int64})
          AND s.service_name IN {services:Array(String)}

@@ -1,0 +1,185 @@
+/**
+ * Rootline's own detection: every service's golden signals, minute by minute, against the service's own
+ * baseline ({@link flagSeries}), raised as alerts into the same flow as any sender's, so an incident (and its
+ * RCA) starts without outside monitoring. Signals, per service and minute, from stored telemetry:
+ *
+ * | signal                   | from                                                        | bad when | alert               |
+ * |--------------------------|-------------------------------------------------------------|----------|---------------------|
+ * | `span.server_latency_p90` | p90 duration of the service's server, consumer and root spans | up     | LatencyHigh         |
+ * | `span.error_ratio`        | share of those spans in error (status ERROR or HTTP ≥ 500)   | up       | ErrorsHigh          |
+ * | `log.errors`              | log records at ERROR or worse                                | up       | ErrorsHigh          |
+ * | `caller_latency`          | latency its callers measure (service-graph client metrics)   | up       | LatencyHigh         |
+ *
+ * Each tick judges the last `lookbackMs` of data up to `settleMs` ago (late data has landed by then). An
+ * episode (flags of one service and alert name, gaps shorter than `quietMs`) fires while its last flag is
+ * recent and resolves after; its fingerprint carries its start, so a later episode is a new alert.
+ */
+import type { Logger } from 'pino';
+import type { TelemetryStore } from '../../shared/telemetry/store.ts';
+import type { IncomingAlert } from '../alerts/formats.ts';
+import { DEFAULT_DETECT, alertName, flagSeries, type DetectOptions, type Flag, type Series } from './rules.ts';
+
+export interface WatchSettings {
+  /** How often to judge (ms). */
+  intervalMs: number;
+  /** How much history a tick reads (ms); also the rules' baseline reach. */
+  lookbackMs: number;
+  /** Minutes that ended less than this long ago are not judged yet (ms). */
+  settleMs: number;
+  /** Minutes with fewer requests than this are not judged for latency and error ratio. */
+  minRequests: number;
+  tenant: string;
+  rules: Partial<DetectOptions>;
+}
+
+export const DEFAULT_WATCH: WatchSettings = { intervalMs: 60_000, lookbackMs: 60 * 60_000, settleMs: 30_000, minRequests: 5, tenant: 'default', rules: {} };
+
+const MINUTE = 60_000;
+const SOURCE = 'rootline-watch';
+
+interface Episode {
+  service: string;
+  name: string;
+  start: number;
+  last: number;
+  flags: Flag[];
+}
+
+export type Notify = (tenant: string, alerts: IncomingAlert[]) => Promise<unknown>;
+
+export class ServiceWatch {
+  private readonly settings: WatchSettings;
+  private timer: NodeJS.Timeout | undefined;
+  /** Fingerprints of the episodes this watch has raised and not yet resolved. */
+  private readonly open = new Map<string, Episode>();
+  private running: Promise<void> | undefined;
+
+  constructor(
+    private readonly telemetry: TelemetryStore,
+    private readonly notify: Notify,
+    private readonly log: Logger,
+    settings: Partial<WatchSettings> = {},
+  ) {
+    this.settings = { ...DEFAULT_WATCH, ...settings };
+  }
+
+  start(): void {
+    this.timer = setInterval(() => void this.tick().catch((err: unknown) => this.log.warn({ err }, 'service watch tick failed')), this.settings.intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  /** Judges the data up to `now − settleMs`; raises and resolves alerts. Returns the episodes firing now. */
+  async tick(now = Date.now()): Promise<Episode[]> {
+    const run = this.judge(now);
+    this.running = run.then(() => undefined, () => undefined);
+    return run;
+  }
+
+  private async judge(now: number): Promise<Episode[]> {
+    const { lookbackMs, settleMs, rules, tenant } = this.settings;
+    const to = Math.floor((now - settleMs) / MINUTE) * MINUTE; // minutes before `to` are complete
+    const from = to - lookbackMs;
+    const series = await this.series(from, to);
+    const o = { ...DEFAULT_DETECT, ...rules, lookbackMs };
+    const episodes = new Map<string, Episode[]>();
+    for (const s of series) {
+      for (const f of flagSeries(s, o)) {
+        const key = `${s.service}\u0000${alertName(f.signal)}`;
+        const list = episodes.get(key) ?? [];
+        const cur = list[list.length - 1];
+        if (cur && f.t - cur.last <= o.quietMs) {
+          cur.last = Math.max(cur.last, f.t);
+          cur.start = Math.min(cur.start, f.t);
+          cur.flags.push(f);
+        } else list.push({ service: s.service, name: alertName(f.signal), start: f.t, last: f.t, flags: [f] });
+        episodes.set(key, list);
+      }
+    }
+    // Firing: an episode whose last flagged minute is within the cool-down of the newest judged minute.
+    const newest = to - MINUTE;
+    const firing = [...episodes.values()].flat().filter((e) => newest - e.last <= o.quietMs);
+    const alerts: IncomingAlert[] = [];
+    const live = new Set<string>();
+    for (const e of firing) {
+      const fp = fingerprintOf(e);
+      live.add(fp);
+      this.open.set(fp, e);
+      alerts.push(toAlert(e, 'firing'));
+    }
+    for (const [fp, e] of this.open) {
+      if (live.has(fp)) continue;
+      this.open.delete(fp);
+      alerts.push({ ...toAlert(e, 'resolved'), endsAt: Math.max(e.last + MINUTE, e.start + MINUTE) });
+    }
+    if (alerts.length > 0) await this.notify(tenant, alerts);
+    return firing;
+  }
+
+  /** Per-service minute series of the golden signals in [from, to). */
+  private async series(from: number, to: number): Promise<Series[]> {
+    const db = this.telemetry.database;
+    const p = { from, to, min: this.settings.minRequests };
+    const win = 'timestamp >= fromUnixTimestamp64Milli({from:Int64}) AND timestamp < fromUnixTimestamp64Milli({to:Int64})';
+    const minute = 'toUnixTimestamp(toStartOfMinute(timestamp)) * 1000';
+    const served = "(kind IN ('SERVER', 'CONSUMER') OR parent_span_id = '')";
+    const [spans, logs, callers] = await Promise.all([
+      this.telemetry.query<{ service: string; minute: number; p90: number; requests: number; errors: number }>(
+        `SELECT service_name AS service, ${minute} AS minute, quantileIf(0.9)(duration_ns, ${served}) / 1e6 AS p90,
+                countIf(${served}) AS requests, countIf(${served} AND (status_code = 'ERROR' OR http_response_status_code >= 500)) AS errors
+         FROM ${db}.spans WHERE ${win} AND service_name != '' GROUP BY service, minute HAVING requests >= {min:UInt32}`,
+        p,
+      ),
+      this.telemetry.query<{ service: string; minute: number; errors: number }>(
+        `SELECT service_name AS service, ${minute} AS minute, countIf(severity_number >= 17) AS errors
+         FROM ${db}.logs WHERE ${win} AND service_name != '' GROUP BY service, minute`,
+        p,
+      ),
+      this.telemetry.query<{ service: string; minute: number; value: number }>(
+        `SELECT attributes['server'] AS service, ${minute} AS minute, max(value) AS value
+         FROM ${db}.metric_points WHERE ${win} AND metric_name = 'traces_service_graph_request_client_seconds' AND attributes['server'] != ''
+         GROUP BY service, minute`,
+        p,
+      ),
+    ]);
+    const out = new Map<string, Series>();
+    const add = (service: string, signal: string, t: number, value: number, minScale?: number) => {
+      if (!Number.isFinite(value)) return;
+      const key = `${service}\u0000${signal}`;
+      let s = out.get(key);
+      if (!s) out.set(key, (s = { service, signal, direction: 'up', points: [], ...(minScale ? { minScale } : {}) }));
+      s.points.push({ t, value });
+    };
+    for (const r of spans) {
+      add(r.service, 'span.server_latency_p90', Number(r.minute), Number(r.p90));
+      // An error ratio moves in whole requests: at least a 2-point step counts (a flat 0 % would alert on one).
+      add(r.service, 'span.error_ratio', Number(r.minute), Number(r.errors) / Number(r.requests), 0.02);
+    }
+    for (const r of logs) add(r.service, 'log.errors', Number(r.minute), Number(r.errors), 1);
+    for (const r of callers) add(r.service, 'caller_latency', Number(r.minute), Number(r.value));
+    for (const s of out.values()) s.points.sort((a, b) => a.t - b.t);
+    return [...out.values()].sort((a, b) => (a.service + a.signal).localeCompare(b.service + b.signal));
+  }
+}
+
+const fingerprintOf = (e: Episode) => `${SOURCE}|${e.service}|${e.name}|${e.start}`;
+
+function toAlert(e: Episode, status: 'firing' | 'resolved'): IncomingAlert {
+  const worst = [...e.flags].sort((a, b) => b.value / (b.threshold || 1) - a.value / (a.threshold || 1))[0]!;
+  const round = (x: number) => Math.round(x * 1000) / 1000;
+  return {
+    source: 'generic',
+    upstreamKey: fingerprintOf(e),
+    status,
+    labels: { alertname: e.name, service: e.service, signal: worst.signal, severity: 'warning', source: SOURCE },
+    annotations: {
+      summary: `${e.name} on ${e.service}: ${worst.signal} ${round(worst.value)} beyond ${round(worst.threshold)} (baseline ${round(worst.baseline)})`,
+      signals: [...new Set(e.flags.map((f) => f.signal))].join(','),
+    },
+    startsAt: e.start,
+  };
+}
