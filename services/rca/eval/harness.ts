@@ -21,7 +21,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, s
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../../shared/net.ts';
+import { createInterface } from 'node:readline';
 import { DEFAULT_DETECT, EntryObserver, detect, raiseAlertsEach, type DetectOptions, type Detection } from './detect.ts';
 import { listCases, resolveNezhaRoot } from './nezha.ts';
 import { progressPrinter, replayDataset, type ReplayResult } from './replay.ts';
@@ -56,8 +56,12 @@ export interface EvalResult extends Accuracy {
   by_data: Record<string, Accuracy>;
   /** By the day of the case (its inject time, UTC). */
   by_day: Record<string, Accuracy>;
-  /** `rootline` (POST /api/v1/rca), or `baseline-fallback` when the endpoint is absent: NOT Rootline's RCA. */
-  rca: 'rootline' | 'baseline-fallback';
+  /**
+   * The naive metrics-only ranking in the same run, on the same detections: each service by the largest
+   * robust z-score of its own signals (server-span p90, CPU, server latency) in [t, t + 3 min] against
+   * [t − 20, t − 1 min]. What modelling the system must beat.
+   */
+  naive: Accuracy & { by_type: Record<string, Accuracy> };
   entry_services: string[];
   /** Alerts the monitoring raised, and how many of them matched no labelled case. */
   alerts: number;
@@ -106,43 +110,57 @@ interface Service {
 async function startService(log: (s: string) => void, reuse?: string): Promise<Service> {
   const dir = reuse ? resolve(reuse) : mkdtempSync(join(tmpdir(), 'rootline-eval-'));
   mkdirSync(dir, { recursive: true });
-  const port = await freePort();
   const token = randomBytes(16).toString('hex');
-  const url = `http://127.0.0.1:${port}`;
+  // Port 0: the service binds a port of its own and logs its URL, which we read from its log. (Picking a free
+  // port here and passing it on races with any other process doing the same: a run once talked to another
+  // process's service.)
   const child = spawn(process.execPath, [join(ROOT, 'bin/rootline.mjs'), 'start', '--role', 'all'], {
     cwd: ROOT,
     env: {
       ...process.env,
-      ROOTLINE_PORT: String(port),
+      ROOTLINE_PORT: '0',
       ROOTLINE_HOST: '127.0.0.1',
       ROOTLINE_DATA_DIR: dir,
       ROOTLINE_AUTH: 'on',
       ROOTLINE_TOKENS: `eval:${token}`,
-      ROOTLINE_LOG_LEVEL: 'warn',
+      ROOTLINE_LOG_LEVEL: 'info',
       // 2022 data: no TTL. Faults 4–8 minutes apart: a 2-minute grouping window keeps them apart.
       ROOTLINE_RETENTION_DAYS: '0',
       ROOTLINE_ALERT_WINDOW_MS: '120000',
+      // The replayed data is from the past: Rootline's own watch of "now" has nothing to judge.
+      ROOTLINE_WATCH: 'off',
     },
     // The service logs (pino) to stdout: keep the CLI's stdout for the result.
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  child.stdout?.pipe(process.stderr);
+  let url: string | undefined;
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    let rec: { level?: number; msg?: string; url?: string } | undefined;
+    try {
+      rec = JSON.parse(line) as typeof rec;
+    } catch {
+      rec = undefined;
+    }
+    if (rec?.msg === 'rootline listening' && typeof rec.url === 'string') url = rec.url;
+    // Warnings and errors reach the user; the service's info chatter does not.
+    if (!rec || (rec.level ?? 0) >= 40) process.stderr.write(`${line}\n`);
+  });
   const until = Date.now() + 120_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`the service exited with ${child.exitCode} while starting`);
     try {
-      if ((await fetch(`${url}/readyz`)).ok) break;
+      if (url && (await fetch(`${url}/readyz`)).ok) break;
     } catch {
       /* not listening yet */
     }
     if (Date.now() > until) {
-      await stopService({ url, token, child, dir }, true);
+      await stopService({ url: url ?? '', token, child, dir }, true);
       throw new Error('the service did not become ready in 120 s');
     }
     await sleep(200);
   }
   log(`service ready on ${url} (data dir ${dir})`);
-  return { url, token, child, dir };
+  return { url: url!, token, child, dir };
 }
 
 async function stopService(s: Service, keep: boolean): Promise<void> {
@@ -261,7 +279,7 @@ export async function evalRca(opts: EvalOptions): Promise<EvalResult> {
     const minutes = observer.dataMinutes();
     const inFault = (set: Set<number>, inject: number) => [...set].some((m) => m + 60_000 > inject && m <= inject + FAULT_MS);
     const serviceSeries = observer.serviceSeries();
-    let rca: EvalResult['rca'] = 'rootline';
+    const naive: CaseResult[] = [];
     const answers = new Map<Detection, string[]>();
     const results: CaseResult[] = [];
     for (const c of cases) {
@@ -275,27 +293,25 @@ export async function evalRca(opts: EvalOptions): Promise<EvalResult> {
         r.detectionSignal = d.flags.map((f) => f.signal).join('+');
         let ranked = answers.get(d);
         if (!ranked) {
-          if (rca === 'rootline') {
-            const incident = incidentOf.get(d);
-            const a = await askRca(svc.url, svc.token, incident ? { incident } : { entity: `service:${d.service}` }, d.t);
-            if (a.available) ranked = a.services;
-            if (process.env.ROOTLINE_EVAL_DEBUG === '1') {
-              const top = a.causes.slice(0, 4).map((x) => `${x.entity} ${x.kind} ${x.score} [${(x.evidence ?? []).slice(0, 3).map((e) => `${e.signal} z${Math.round(e.z)}${e.indicator.includes('explained') ? '(expl)' : ''}`).join(', ')}]`);
-              log(`${c.id} ${c.faultType} ${c.rootService} @${d.service}${incident ? ` (${incident})` : ""}: services [${a.services.slice(0, 4).join(",")}] ${top.join(" | ")}`);
-            }
-            else {
-              rca = 'baseline-fallback';
-              log('POST /api/v1/rca is not there (404): ranking with the harness\'s NAIVE BASELINE instead, NOT Rootline\'s RCA');
-            }
-          }
-          ranked ??= baselineRanking(serviceSeries, d.t);
+          const incident = incidentOf.get(d);
+          const a = await askRca(svc.url, svc.token, incident ? { incident } : { entity: `service:${d.service}` }, d.t);
+          // Rootline's RCA or nothing: a harness that quietly ranked some other way would report the wrong thing.
+          if (!a.available) throw new Error('POST /api/v1/rca is not there (404 for the route): nothing to evaluate');
+          ranked = a.services;
           answers.set(d, ranked);
+          if (process.env.ROOTLINE_EVAL_DEBUG === '1') {
+            const top = a.causes.slice(0, 4).map((x) => `${x.entity} ${x.kind} ${x.score} [${(x.evidence ?? []).slice(0, 3).map((e) => `${e.signal} z${Math.round(e.z)}${e.indicator.includes('explained') ? '(expl)' : ''}`).join(', ')}]`);
+            log(`${c.id} ${c.faultType} ${c.rootService} @${d.service}${incident ? ` (${incident})` : ''}: services [${a.services.slice(0, 4).join(',')}] ${top.join(' | ')}`);
+          }
         }
-        r.source = rca === 'rootline' ? 'rootline' : 'baseline';
+        // Side by side, same detection time: the naive metrics-only ranking (max robust z of each service's own signals).
+        naive.push({ ...r, rank: rankOf(baselineRanking(serviceSeries, d.t), c.rootService), source: 'baseline' });
+        r.source = 'rootline';
         r.rank = rankOf(ranked, c.rootService);
         r.top = ranked.slice(0, 5).map((id) => serviceName(id) ?? id);
       }
       results.push(r);
+      if (!d) naive.push(r);
     }
     lap('rca');
 
@@ -319,7 +335,7 @@ export async function evalRca(opts: EvalOptions): Promise<EvalResult> {
       detected: summary.detected,
       by_data: summary.by_data,
       by_day: summary.by_day,
-      rca,
+      naive: ((n) => ({ cases: n.cases, detected: n.detected, top1: n.top1, top3: n.top3, top5: n.top5, by_type: n.by_type }))(summarize(naive)),
       entry_services: entries,
       when_detected: { cases: whenDetected.cases, top1: whenDetected.top1, top3: whenDetected.top3, top5: whenDetected.top5 },
       alerts: detections.length,
@@ -329,10 +345,14 @@ export async function evalRca(opts: EvalOptions): Promise<EvalResult> {
       timings_s: timings,
     };
     if (!opts.json) {
-      log(`\ntop-1 ${pct(result.top1)}  top-3 ${pct(result.top3)}  top-5 ${pct(result.top5)}  (${result.detected}/${result.cases} detected; ranking: ${rca === 'rootline' ? "Rootline's RCA" : 'NAIVE BASELINE, not Rootline'})`);
+      log(`\ntop-1 ${pct(result.top1)}  top-3 ${pct(result.top3)}  top-5 ${pct(result.top5)}  (${result.detected}/${result.cases} detected)`);
+      log(`naive metrics-only ranking, same detections: top-1 ${pct(result.naive.top1)}  top-3 ${pct(result.naive.top3)}  top-5 ${pct(result.naive.top5)}`);
       const w = result.when_detected;
       log(`when detected: top-1 ${pct(w.top1)}  top-3 ${pct(w.top3)}  top-5 ${pct(w.top5)} of ${w.cases}`);
-      for (const [t, a] of Object.entries(result.by_type)) log(`  ${t.padEnd(16)} ${a.cases} cases, ${a.detected} detected, top-1 ${pct(a.top1)} top-3 ${pct(a.top3)} top-5 ${pct(a.top5)}`);
+      for (const [t, a] of Object.entries(result.by_type)) {
+        const n = result.naive.by_type[t];
+        log(`  ${t.padEnd(16)} ${a.cases} cases, ${a.detected} detected, top-1 ${pct(a.top1)} top-3 ${pct(a.top3)} top-5 ${pct(a.top5)}${n ? `  (naive top-1 ${pct(n.top1)})` : ''}`);
+      }
     }
     return result;
   } finally {

@@ -1,0 +1,144 @@
+/**
+ * Turns the rows the snapshot reads into the engine's minute-aligned signal series: what each metric means,
+ * self time and network time from spans, network time from service-graph metrics, error logs and connection
+ * failures, each with its baseline and observed window.
+ */
+import { ids } from '../../topology/model.ts';
+import type { FaultKind, SignalSeries } from './model.ts';
+import { median } from './stats.ts';
+
+/** A difference (self time, network gap) is measured in at least this share of the whole it is cut from. */
+const DIFF_FLOOR_SHARE = 0.1;
+/** Baseline minutes a series needs before the short fallback baseline is used. */
+const MIN_BASELINE = 3;
+
+export interface Row {
+  entity: string;
+  signal: string;
+  minute: number;
+  value: number;
+}
+
+/** Metric name → what an increase means. Names follow OpenTelemetry conventions; unknown names are skipped. */
+export function metricKind(name: string): { kind: FaultKind; inclusive: boolean } | undefined {
+  if (/(^|\.)cpu(\.|_)/.test(name) && !/limit|request/.test(name)) return { kind: 'cpu_saturation', inclusive: false };
+  if (/(^|\.)memory(\.|_)/.test(name) && !/limit|request/.test(name)) return { kind: 'memory', inclusive: false };
+  if (/latency|duration/.test(name)) return { kind: 'latency', inclusive: true };
+  if (/retransmit/.test(name)) return { kind: 'network_delay', inclusive: false };
+  return undefined;
+}
+
+export interface SignalRows {
+  metricRows: Row[];
+  spanRows: { entity: string; callee: string; minute: number; self_p90: number; p90: number; errors: number; spans: number; fanout: number }[];
+  edgeRows: { client: string; server: string; side: string; minute: number; value: number }[];
+  logRows: Row[];
+  connRows: Row[];
+}
+
+/** Baseline [baseFrom, baseTo) and observed [obsFrom, obsTo) windows around the incident time t (ms). */
+export interface SignalWindows {
+  t: number;
+  baseFrom: number;
+  baseTo: number;
+  obsFrom: number;
+  obsTo: number;
+}
+
+export function buildSignals({ metricRows, spanRows, edgeRows, logRows, connRows }: SignalRows, { t, baseFrom, baseTo, obsFrom, obsTo }: SignalWindows): SignalSeries[] {
+  const rows: (Row & { kind: FaultKind; inclusive: boolean; direction?: 'up' | 'down' })[] = [];
+  const floors = new Map<string, number>();
+  const sizes = new Map<string, Map<number, number>>();
+  const sizeOf = (entity: string, signal: string, minute: number, size: number) => {
+    const key = `${entity}\u0000${signal}`;
+    let m = sizes.get(key);
+    if (!m) sizes.set(key, (m = new Map()));
+    if (Number.isFinite(size)) m.set(minute, size);
+  };
+  for (const r of metricRows) {
+    const k = metricKind(r.signal);
+    if (k) rows.push({ ...r, ...k });
+  }
+  // Time on the network into a service, per minute: what its callers wait beyond what it takes itself. A
+  // slow network at the service slows every edge into it, so the service's series is the minimum over its
+  // callers (a caller whose own link is slow shows alone and does not blame the callee).
+  // Each minute keeps the caller edge with the least gap, and that edge's size (what the caller waits).
+  const gaps = new Map<string, Map<number, { gap: number; size: number }>>();
+  const gap = (entity: string, signal: string, minute: number, value: number, size: number) => {
+    if (!Number.isFinite(value)) return;
+    const key = `${entity}\u0000${signal}`;
+    let m = gaps.get(key);
+    if (!m) gaps.set(key, (m = new Map()));
+    if (value < (m.get(minute)?.gap ?? Infinity)) m.set(minute, { gap: value, size });
+  };
+  for (const r of spanRows) {
+    const m = Number(r.minute);
+    if (r.callee) {
+      gap(ids.service('', r.callee), 'span.network_gap.p90', m, r.self_p90, r.p90);
+      continue;
+    }
+    rows.push({ entity: r.entity, signal: 'span.self_time.p90', minute: m, value: r.self_p90, kind: 'latency', inclusive: false });
+    sizeOf(r.entity, 'span.self_time.p90', m, r.p90);
+    rows.push({ entity: r.entity, signal: 'span.duration.p90', minute: m, value: r.p90, kind: 'latency', inclusive: true });
+    rows.push({ entity: r.entity, signal: 'span.errors', minute: m, value: Number(r.errors), kind: 'errors', inclusive: true });
+    if (Number(r.fanout) > 0) rows.push({ entity: r.entity, signal: 'span.calls_per_span', minute: m, value: Number(r.fanout), kind: 'errors', inclusive: false, direction: 'down' });
+  }
+  const sides = new Map<string, { client?: number; server?: number }>();
+  for (const r of edgeRows) {
+    const key = `${r.client}\u0000${r.server}\u0000${r.minute}`;
+    sides.set(key, { ...sides.get(key), [r.side]: Number(r.value) });
+  }
+  for (const [key, v] of sides) {
+    const [, server, minute] = key.split('\u0000') as [string, string, string];
+    if (v.client !== undefined && v.server !== undefined) gap(ids.service('', server), 'edge.network_gap', Number(minute), v.client - v.server, v.client);
+  }
+  for (const [key, m] of gaps) {
+    const [entity, signal] = key.split('\u0000') as [string, string];
+    for (const [minute, v] of m) rows.push({ entity, signal, minute, value: v.gap, kind: 'network_delay', inclusive: false });
+    for (const [minute, v] of m) sizeOf(entity, signal, minute, v.size);
+  }
+  // Differences (self time = duration − children's; network time = what the caller waits − what the callee
+  // takes) are measured in at least a tenth of the whole they are cut from: parallel children make self time
+  // sit at 0, equal quantiles make the gap sit at 0, and a move smaller than that share is noise.
+  for (const [key, m] of sizes) {
+    const inBase = [...m].filter(([minute]) => minute >= baseFrom && minute < baseTo).map(([, v]) => v);
+    // (the short baseline's minutes when the baseline window is nearly empty, as for the values below)
+    const base = inBase.length >= MIN_BASELINE ? inBase : [...m].filter(([minute]) => minute >= baseFrom && minute < t - 60_000).map(([, v]) => v);
+    floors.set(key, DIFF_FLOOR_SHARE * (median(base) || 0));
+  }
+  for (const r of logRows) rows.push({ ...r, value: Number(r.value), kind: 'errors', inclusive: false });
+  for (const r of connRows) rows.push({ ...r, value: Number(r.value), kind: 'dependency_down', inclusive: false });
+
+  // Minute-aligned series: baseline minutes and observed minutes, a missing minute is NaN (ignored).
+  const minutes = (from: number, to: number) => {
+    const out: number[] = [];
+    for (let m = Math.floor(from / 60_000) * 60_000; m < to; m += 60_000) out.push(m);
+    return out;
+  };
+  const baseMinutes = minutes(baseFrom, baseTo);
+  // Where data begins just before the incident (a new deployment, a collector just started), fewer than
+  // MIN_BASELINE minutes lie in the baseline window; then the baseline reaches up to a minute before t: a
+  // short baseline that may hold the onset beats none.
+  const shortMinutes = minutes(baseFrom, t - 60_000);
+  const finite = (xs: number[]) => xs.filter(Number.isFinite).length;
+  const obsMinutes = minutes(obsFrom, obsTo);
+  const grouped = new Map<string, { kind: FaultKind; inclusive: boolean; direction?: 'up' | 'down'; values: Map<number, number> }>();
+  for (const r of rows) {
+    const key = `${r.entity}\u0000${r.signal}`;
+    let g = grouped.get(key);
+    if (!g) grouped.set(key, (g = { kind: r.kind, inclusive: r.inclusive, ...(r.direction ? { direction: r.direction } : {}), values: new Map() }));
+    g.values.set(Number(r.minute), Number(r.value));
+  }
+  const signals: SignalSeries[] = [];
+  for (const [key, g] of grouped) {
+    const [entity, signal] = key.split('\u0000') as [string, string];
+    signals.push({
+      entity, signal, kind: g.kind, inclusive: g.inclusive, ...(g.direction ? { direction: g.direction } : {}),
+      ...(floors.get(key) ? { scaleFloor: floors.get(key) } : {}),
+      baseline: ((b) => (finite(b) >= MIN_BASELINE ? b : shortMinutes.map((m) => g.values.get(m) ?? NaN)))(baseMinutes.map((m) => g.values.get(m) ?? NaN)),
+      observed: obsMinutes.map((m) => g.values.get(m) ?? NaN),
+      observedStart: obsMinutes[0]!, step: 60_000,
+    });
+  }
+  return signals;
+}
