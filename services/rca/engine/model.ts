@@ -30,6 +30,8 @@ export interface SignalSeries {
    * difference itself can sit at exactly 0 for a whole baseline.
    */
   scaleFloor?: number;
+  /** What the evidence shows, for people (e.g. the new error log template); else exclusive/inclusive. */
+  detail?: string;
   /** Which way is bad: `up` (default) or `down` (a drop, e.g. the calls a service makes per request). */
   direction?: 'up' | 'down';
 }

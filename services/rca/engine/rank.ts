@@ -151,7 +151,7 @@ export function rankCauses(input: RcaInput, limit = 10): Cause[] {
       const obs = down ? -o : o;
       const i = onsetIndex(flip(s.baseline), flip(s.observed), ANOMALY_Z, s.scaleFloor);
       ev.push({
-        signal: s.signal, indicator: s.inclusive ? 'inclusive' : 'exclusive', baseline: base, observed: obs, z,
+        signal: s.signal, indicator: s.detail ?? (s.inclusive ? 'inclusive' : 'exclusive'), baseline: base, observed: obs, z,
         ...(i !== undefined ? { onset: s.observedStart + i * s.step } : {}), kind: s.kind, inclusive: !!s.inclusive,
         strength: median(group), explained: false,
       });

@@ -6,6 +6,7 @@
 import { ids } from '../../topology/model.ts';
 import type { FaultKind, SignalSeries } from './model.ts';
 import { median } from './stats.ts';
+import { Drain } from '../logs/drain.ts';
 
 /** A difference (self time, network gap) is measured in at least this share of the whole it is cut from. */
 const DIFF_FLOOR_SHARE = 0.1;
@@ -30,6 +31,8 @@ export function metricKind(name: string): { kind: FaultKind; inclusive: boolean 
 
 export interface SignalRows {
   metricRows: Row[];
+  /** ERROR-or-worse log records of candidates over both windows, oldest first. */
+  errorLogs?: { entity: string; t: number; body: string }[];
   spanRows: { entity: string; callee: string; minute: number; self_p90: number; p90: number; errors: number; spans: number; fanout: number }[];
   edgeRows: { client: string; server: string; side: string; minute: number; value: number }[];
   logRows: Row[];
@@ -45,7 +48,7 @@ export interface SignalWindows {
   obsTo: number;
 }
 
-export function buildSignals({ metricRows, spanRows, edgeRows, logRows, connRows }: SignalRows, { t, baseFrom, baseTo, obsFrom, obsTo }: SignalWindows): SignalSeries[] {
+export function buildSignals({ metricRows, spanRows, edgeRows, logRows, connRows, errorLogs = [] }: SignalRows, { t, baseFrom, baseTo, obsFrom, obsTo }: SignalWindows): SignalSeries[] {
   const rows: (Row & { kind: FaultKind; inclusive: boolean; direction?: 'up' | 'down' })[] = [];
   const floors = new Map<string, number>();
   const sizes = new Map<string, Map<number, number>>();
@@ -107,6 +110,8 @@ export function buildSignals({ metricRows, spanRows, edgeRows, logRows, connRows
     floors.set(key, DIFF_FLOOR_SHARE * (median(base) || 0));
   }
   for (const r of logRows) rows.push({ ...r, value: Number(r.value), kind: 'errors', inclusive: false });
+  const templates = newErrorTemplates(errorLogs, obsFrom);
+  for (const r of templates.rows) rows.push({ ...r, kind: 'errors', inclusive: false });
   for (const r of connRows) rows.push({ ...r, value: Number(r.value), kind: 'dependency_down', inclusive: false });
 
   // Minute-aligned series: baseline minutes and observed minutes, a missing minute is NaN (ignored).
@@ -135,10 +140,52 @@ export function buildSignals({ metricRows, spanRows, edgeRows, logRows, connRows
     signals.push({
       entity, signal, kind: g.kind, inclusive: g.inclusive, ...(g.direction ? { direction: g.direction } : {}),
       ...(floors.get(key) ? { scaleFloor: floors.get(key) } : {}),
+      ...(signal === NEW_TEMPLATES ? { scaleFloor: 1, ...(templates.detail.get(entity) ? { detail: templates.detail.get(entity) } : {}) } : {}),
       baseline: ((b) => (finite(b) >= MIN_BASELINE ? b : shortMinutes.map((m) => g.values.get(m) ?? NaN)))(baseMinutes.map((m) => g.values.get(m) ?? NaN)),
       observed: obsMinutes.map((m) => g.values.get(m) ?? NaN),
       observedStart: obsMinutes[0]!, step: 60_000,
     });
   }
   return signals;
+}
+
+const NEW_TEMPLATES = 'log.new_error_templates';
+
+/**
+ * Error log lines whose template (mined Drain-style over the lines of both windows, in time order) never
+ * occurred before the observed window: per entity and minute, how many; and the commonest new template per
+ * entity, for the evidence. A new kind of error at a service is its own failure, not one it passes on.
+ */
+function newErrorTemplates(logs: readonly { entity: string; t: number; body: string }[], obsFrom: number): { rows: Row[]; detail: Map<string, string> } {
+  const drain = new Drain();
+  const groupOf = logs.map((l) => drain.add(l.body));
+  const seenBefore = new Set<number>();
+  logs.forEach((l, i) => {
+    if (l.t < obsFrom) seenBefore.add(groupOf[i]!.id);
+  });
+  const counts = new Map<string, number>();
+  const perTemplate = new Map<string, Map<number, number>>();
+  const minutesOf = new Map<string, Set<number>>();
+  logs.forEach((l, i) => {
+    const minute = Math.floor(l.t / 60_000) * 60_000;
+    const entityMinutes = minutesOf.get(l.entity) ?? new Set<number>();
+    entityMinutes.add(minute);
+    minutesOf.set(l.entity, entityMinutes);
+    const g = groupOf[i]!;
+    if (l.t < obsFrom || seenBefore.has(g.id)) return;
+    const key = `${l.entity}\u0000${minute}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+    const byGroup = perTemplate.get(l.entity) ?? new Map<number, number>();
+    byGroup.set(g.id, (byGroup.get(g.id) ?? 0) + 1);
+    perTemplate.set(l.entity, byGroup);
+  });
+  const rows: Row[] = [];
+  // Every minute an entity logged errors in gets a value (0 when nothing new), so the series has a baseline.
+  for (const [entity, minutes] of minutesOf) for (const minute of minutes) rows.push({ entity, signal: NEW_TEMPLATES, minute, value: counts.get(`${entity}\u0000${minute}`) ?? 0 });
+  const detail = new Map<string, string>();
+  for (const [entity, byGroup] of perTemplate) {
+    const [id, n] = [...byGroup].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]!;
+    detail.set(entity, `new error template (${n}×): ${drain.template(id).slice(0, 200)}`);
+  }
+  return { rows, detail };
 }

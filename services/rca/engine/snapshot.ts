@@ -45,7 +45,7 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
   const pods = names('pod:').map((n) => n.split('/').pop()!);
   const nodes = names('node:');
   Object.assign(p, { services, pods, nodes });
-  const [metricRows, spanRows, edgeRows, logRows, connRows, changes, security, flows] = await Promise.all([
+  const [metricRows, spanRows, edgeRows, logRows, errorLogs, connRows, changes, security, flows] = await Promise.all([
     // Node metrics belong to the node; where the data does not name the node they are skipped (on a pod they
     // would blame every pod of a busy node).
     telemetry.query<Row>(
@@ -96,6 +96,13 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
        FROM ${db}.logs WHERE ${win} AND service_name IN {services:Array(String)} GROUP BY entity, minute`,
       p,
     ),
+    // The error lines themselves, for template mining (bounded: the newest lines matter least for "new").
+    telemetry.query<{ entity: string; t: number; body: string }>(
+      `SELECT ${serviceId} AS entity, toUnixTimestamp64Milli(timestamp) AS t, body
+       FROM ${db}.logs WHERE ${win} AND service_name IN {services:Array(String)} AND severity_number >= 17
+       ORDER BY timestamp, entity, body LIMIT 20000`,
+      p,
+    ),
     telemetry.query<Row>(
       `SELECT concat('external:', attributes['network.peer.address'], ':', attributes['network.peer.port']) AS entity, 'tcp.failures' AS signal,
               ${minute} AS minute, countIf(attributes['aiops.tcp.result'] NOT IN ('ok', '')) AS value
@@ -114,7 +121,7 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
     apiSequences ? Promise.resolve(apiSequences(t - 30 * 60_000, t + 5 * 60_000)) : Promise.resolve([]),
   ]);
 
-  const signals = buildSignals({ metricRows, spanRows, edgeRows, logRows, connRows }, { t, baseFrom, baseTo, obsFrom, obsTo });
+  const signals = buildSignals({ metricRows, spanRows, edgeRows, logRows, connRows, errorLogs: errorLogs.map((l) => ({ ...l, t: Number(l.t) })) }, { t, baseFrom, baseTo, obsFrom, obsTo });
   return {
     symptom: symptoms[0]!,
     ...(symptoms.length > 1 ? { symptoms: symptoms.slice(1) } : {}),

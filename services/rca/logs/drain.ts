@@ -115,6 +115,11 @@ export class Drain {
     return c;
   }
 
+  /** The current template of group `id` (ids start at 1), or '' for an unknown id. */
+  template(id: number): string {
+    return this.groups[id - 1]?.template.join(' ') ?? '';
+  }
+
   templates(): { id: number; template: string; size: number }[] {
     return this.groups.map((g) => ({ id: g.id, template: g.template.join(' '), size: g.size }));
   }
