@@ -172,4 +172,12 @@ describe('fault-tree RCA on hand-built graphs', () => {
     assert.equal(both[0]!.entity, 'pod:shop/payment-1');
     assert.deepEqual(both[0]!.path, ['service:checkout', 'service:payment', 'pod:shop/payment-1']);
   });
+
+  it('ranks an anomaly that began with the incident above an equal one that began minutes after it', () => {
+    const causes = run([
+      series('pod:shop/cart-1', 'cpu.usage', 'cpu_saturation', 0.3, 3, { from: 3 }),
+      series('pod:shop/payment-1', 'cpu.usage', 'cpu_saturation', 0.3, 3, { from: 0 }),
+    ]);
+    assert.deepEqual(causes.slice(0, 2).map((c) => c.entity), ['pod:shop/payment-1', 'pod:shop/cart-1']);
+  });
 });

@@ -12,6 +12,8 @@ import type { Cause, Evidence, FaultKind, RcaInput, SignalSeries } from './model
 import { median, onsetIndex, robustZ } from './stats.ts';
 
 const ANOMALY_Z = 3;
+/** Onsets up to this long after the incident time still count fully (samples often land a minute late). */
+const LATE_ONSET_MS = 2 * 60_000;
 const VERTICAL = new Set(['CONTAINS', 'RUNS', 'IMPLEMENTS', 'EXPOSES']);
 /** Exclusive evidence counts fully, unexplained inclusive evidence partly, explained inclusive evidence barely. */
 const WEIGHT = { exclusive: 1, inclusive: 0.6, explained: 0.1 };
@@ -150,10 +152,12 @@ export function rankCauses(input: RcaInput, limit = 10): Cause[] {
       const base = down ? -b : b;
       const obs = down ? -o : o;
       const i = onsetIndex(flip(s.baseline), flip(s.observed), ANOMALY_Z, s.scaleFloor);
+      const onset = i !== undefined ? s.observedStart + i * s.step : undefined;
       ev.push({
         signal: s.signal, indicator: s.detail ?? (s.inclusive ? 'inclusive' : 'exclusive'), baseline: base, observed: obs, z,
         ...(i !== undefined ? { onset: s.observedStart + i * s.step } : {}), kind: s.kind, inclusive: !!s.inclusive,
-        strength: median(group), explained: false,
+        // A cause precedes its symptoms: an anomaly that begins well after the incident did counts half.
+        strength: median(group) * (onset !== undefined && onset > input.t + LATE_ONSET_MS ? 0.5 : 1), explained: false,
       });
     }
     scored.set(entity, { entity, evidence: ev, score: 0, kind: 'latency' });
