@@ -52,7 +52,8 @@ export async function createRcaRole(deps: { config: Config; dataDir: string; top
   const timer = setInterval(() => void service.tick().catch((err: unknown) => deps.log.warn({ err }, 'alert tick failed')), 30_000);
   timer.unref();
   const w = deps.config.watch;
-  const watch = w.enabled ? new ServiceWatch(deps.telemetry, (tenant, alerts) => service.notify(tenant, alerts), deps.log, { intervalMs: w.intervalMs, tenant: w.tenant }) : undefined;
+  const firing = () => [...service.engine.alerts.values()].filter((a) => a.tenant === w.tenant && a.status === 'firing');
+  const watch = w.enabled ? new ServiceWatch(deps.telemetry, (tenant, alerts) => service.notify(tenant, alerts), deps.log, { intervalMs: w.intervalMs, tenant: w.tenant }, firing) : undefined;
   watch?.start();
   return {
     alerts: service,

@@ -47,18 +47,25 @@ interface Episode {
 
 export type Notify = (tenant: string, alerts: IncomingAlert[]) => Promise<unknown>;
 
+/** The watch's alerts still firing in the alert engine (after a restart, to resolve what ended meanwhile). */
+export type Firing = () => { fingerprint: string; labels: Record<string, string>; annotations: Record<string, string>; startsAt: number }[];
+
 export class ServiceWatch {
   private readonly settings: WatchSettings;
   private timer: NodeJS.Timeout | undefined;
   /** Fingerprints of the episodes this watch has raised and not yet resolved. */
   private readonly open = new Map<string, Episode>();
   private running: Promise<void> | undefined;
+  private busy = false;
+  private seeded = false;
+  private readonly stale = new Map<string, IncomingAlert>();
 
   constructor(
     private readonly telemetry: TelemetryStore,
     private readonly notify: Notify,
     private readonly log: Logger,
     settings: Partial<WatchSettings> = {},
+    private readonly firing?: Firing,
   ) {
     this.settings = { ...DEFAULT_WATCH, ...settings };
   }
@@ -75,7 +82,12 @@ export class ServiceWatch {
 
   /** Judges the data up to `now − settleMs`; raises and resolves alerts. Returns the episodes firing now. */
   async tick(now = Date.now()): Promise<Episode[]> {
-    const run = this.judge(now);
+    // One tick at a time: a slow tick finishing after a newer one would undo what the newer one raised.
+    if (this.busy) return [];
+    this.busy = true;
+    const run = this.judge(now).finally(() => {
+      this.busy = false;
+    });
     this.running = run.then(() => undefined, () => undefined);
     return run;
   }
@@ -83,33 +95,54 @@ export class ServiceWatch {
   private async judge(now: number): Promise<Episode[]> {
     const { lookbackMs, settleMs, rules, tenant } = this.settings;
     const to = Math.floor((now - settleMs) / MINUTE) * MINUTE; // minutes before `to` are complete
-    const from = to - lookbackMs;
+    // Twice the reach: the oldest judged minutes still have a full baseline before them (else a long incident
+    // would become its own baseline once its start slid out of the window).
+    const from = to - 2 * lookbackMs;
     const series = await this.series(from, to);
     const o = { ...DEFAULT_DETECT, ...rules, lookbackMs };
-    const episodes = new Map<string, Episode[]>();
+    // Flags of one service and alert name, from all its series, in time order, cut where quiet long enough.
+    const flagsOf = new Map<string, Flag[]>();
     for (const s of series) {
       for (const f of flagSeries(s, o)) {
         const key = `${s.service}\u0000${alertName(f.signal)}`;
-        const list = episodes.get(key) ?? [];
+        flagsOf.set(key, [...(flagsOf.get(key) ?? []), f]);
+      }
+    }
+    const episodes = new Map<string, Episode[]>();
+    for (const [key, flags] of flagsOf) {
+      flags.sort((a, b) => a.t - b.t || a.signal.localeCompare(b.signal));
+      const list: Episode[] = [];
+      for (const f of flags) {
         const cur = list[list.length - 1];
         if (cur && f.t - cur.last <= o.quietMs) {
           cur.last = Math.max(cur.last, f.t);
-          cur.start = Math.min(cur.start, f.t);
           cur.flags.push(f);
-        } else list.push({ service: s.service, name: alertName(f.signal), start: f.t, last: f.t, flags: [f] });
-        episodes.set(key, list);
+        } else list.push({ service: f.service, name: alertName(f.signal), start: f.t, last: f.t, flags: [f] });
       }
+      episodes.set(key, list);
     }
     // Firing: an episode whose last flagged minute is within the cool-down of the newest judged minute.
     const newest = to - MINUTE;
     const firing = [...episodes.values()].flat().filter((e) => newest - e.last <= o.quietMs);
     const alerts: IncomingAlert[] = [];
     const live = new Set<string>();
+    // First tick after a start: what this watch left firing before is ours to resolve if it is over.
+    if (!this.seeded) {
+      this.seeded = true;
+      for (const a of this.firing?.() ?? []) {
+        if (a.labels.source !== SOURCE || this.open.has(a.fingerprint)) continue;
+        this.stale.set(a.fingerprint, { source: 'generic', upstreamKey: a.fingerprint, status: 'resolved', labels: a.labels, annotations: a.annotations, startsAt: a.startsAt, endsAt: to });
+      }
+    }
     for (const e of firing) {
       const fp = fingerprintOf(e);
       live.add(fp);
       this.open.set(fp, e);
       alerts.push(toAlert(e, 'firing'));
+    }
+    for (const [fp, a] of this.stale) {
+      this.stale.delete(fp);
+      if (!live.has(fp)) alerts.push(a);
     }
     for (const [fp, e] of this.open) {
       if (live.has(fp)) continue;
@@ -141,7 +174,7 @@ export class ServiceWatch {
       ),
       this.telemetry.query<{ service: string; minute: number; value: number }>(
         `SELECT attributes['server'] AS service, ${minute} AS minute, max(value) AS value
-         FROM ${db}.metric_points WHERE ${win} AND metric_name = 'traces_service_graph_request_client_seconds' AND attributes['server'] != ''
+         FROM ${db}.metric_points WHERE ${win} AND metric_name = 'traces_service_graph_request_client_seconds' AND metric_type = 'gauge' AND attributes['server'] != ''
          GROUP BY service, minute`,
         p,
       ),
@@ -156,8 +189,8 @@ export class ServiceWatch {
     };
     for (const r of spans) {
       add(r.service, 'span.server_latency_p90', Number(r.minute), Number(r.p90));
-      // An error ratio moves in whole requests: at least a 2-point step counts (a flat 0 % would alert on one).
-      add(r.service, 'span.error_ratio', Number(r.minute), Number(r.errors) / Number(r.requests), 0.02);
+      // A flat 0 % error ratio has no spread: measured in at least 1 point, a rise needs k (3.5) points to alert.
+      add(r.service, 'span.error_ratio', Number(r.minute), Number(r.errors) / Number(r.requests), 0.01);
     }
     for (const r of logs) add(r.service, 'log.errors', Number(r.minute), Number(r.errors), 1);
     for (const r of callers) add(r.service, 'caller_latency', Number(r.minute), Number(r.value));

@@ -129,7 +129,9 @@ export function rankCauses(input: RcaInput, limit = 10): Cause[] {
     const ev: Scored['evidence'] = [];
     // Signals of one kind and scope (e.g. CPU as millicores and as a share of the limit; p90, p95 and p99 of
     // one latency) count as one piece of evidence at their median strength, so one noisy quantile does not
-    // speak for the kind.
+    // speak for the kind. (Known cost: a strong signal among flat ones of other quantities of the same kind is
+    // diluted; grouping by quantity instead scored 0.75 rather than 0.84 top-1 on Online Boutique, because a
+    // pod's client-side and server-side latency then both speak.)
     const groups = new Map<string, number[]>();
     const shown = new Set<string>();
     for (const s of bySignal.get(entity) ?? []) {

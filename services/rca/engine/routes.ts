@@ -31,7 +31,7 @@ export const rcaRoutes: FastifyPluginAsyncTypebox<{ rca: RcaService; alerts: Ale
         body: Type.Object({
           entity: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
           incident: Type.Optional(Type.String({ minLength: 1 })),
-          time: Type.Optional(Type.String({ description: 'RFC 3339 or epoch milliseconds; default now (entity) or the incident start. With an incident: the moment asked about, whose alerts (within 5 min) are the symptoms' })),
+          time: Type.Optional(Type.String({ description: 'RFC 3339 or epoch milliseconds; default now (entity) or the incident start. With an incident: the moment asked about, whose alerts (from 5 min before to 2 min after) are the symptoms' })),
         }),
         response: { 200: RcaResultSchema, 400: NotFound, 404: NotFound },
       },

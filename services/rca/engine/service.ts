@@ -24,6 +24,8 @@ export interface RcaResult {
 
 /** How close to an asked-about time an incident's alert must start to count as a symptom then. */
 export const SYMPTOM_WINDOW_MS = 5 * 60_000;
+/** …and how far after it: the incident's first minutes, not the next fault's. */
+export const SYMPTOM_AFTER_MS = 2 * 60_000;
 
 export class RcaService {
   private readonly byIncident = new Map<string, RcaResult>();
@@ -67,7 +69,8 @@ export class RcaService {
   /**
    * RCA for an incident: from its start, with every entity its alerts name as a symptom. Given a time `at`
    * (a long incident, asked about one moment), it runs at that time with the entities of the alerts that
-   * started within {@link SYMPTOM_WINDOW_MS} of it (all of them when none did). Only the default run is kept.
+   * started from {@link SYMPTOM_WINDOW_MS} before it to {@link SYMPTOM_AFTER_MS} after (all of them when none
+   * did). Only the default run is kept.
    */
   async forIncident(inc: Incident, at?: number): Promise<RcaResult | undefined> {
     if (at === undefined) {
@@ -76,7 +79,7 @@ export class RcaService {
     }
     let symptoms = RcaService.symptomsOf(inc);
     if (at !== undefined && this.alerts) {
-      const near = this.alerts.engine.alertsOf(inc).filter((a) => Math.abs(a.startsAt - at) <= SYMPTOM_WINDOW_MS).sort((a, b) => a.startsAt - b.startsAt);
+      const near = this.alerts.engine.alertsOf(inc).filter((a) => a.startsAt >= at - SYMPTOM_WINDOW_MS && a.startsAt <= at + SYMPTOM_AFTER_MS).sort((a, b) => a.startsAt - b.startsAt);
       const entities = [...new Set(near.flatMap((a) => a.entities))];
       if (entities.length > 0) symptoms = entities;
     }

@@ -52,7 +52,7 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
       `SELECT if(startsWith(metric_name, 'k8s.node.'), concat('node:', k8s_node_name),
                  concat('pod:', if(k8s_namespace_name != '', k8s_namespace_name, 'default'), '/', k8s_pod_name)) AS entity,
               metric_name AS signal, ${minute} AS minute, avg(value) AS value
-       FROM ${db}.metric_points WHERE ${win} AND k8s_pod_name != '' AND metric_type IN ('gauge', 'sum')
+       FROM ${db}.metric_points WHERE ${win} AND (k8s_pod_name != '' OR startsWith(metric_name, 'k8s.node.')) AND metric_type IN ('gauge', 'sum')
          AND NOT (startsWith(metric_name, 'k8s.node.') AND k8s_node_name = '')
          AND (k8s_pod_name IN {pods:Array(String)} OR k8s_node_name IN {nodes:Array(String)})
        GROUP BY entity, signal, minute`,
@@ -60,19 +60,19 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
     ),
     // Per span: self time (its duration less its children's, in any service: a child outside the candidates
     // still takes its time off its parent's) and whether its children run in another service
-    // (then it is a client span, and its self time is the time on the way to that callee and back, network
+    // (a client span: its self time is the time on the way to that callee and back, network
     // included). Self time grows at the culprit, not at callers that only wait; a client span's self time
     // grows when the network to its callee is slow.
     telemetry.query<{ entity: string; callee: string; minute: number; self_p90: number; p90: number; errors: number; spans: number; fanout: number }>(
       `SELECT ${serviceId.replaceAll('service_', 's.service_')} AS entity,
-              if(ifNull(c.child_service, '') != s.service_name, ifNull(c.child_service, ''), '') AS callee,
+              if(s.kind IN ('CLIENT', 'PRODUCER') AND ifNull(c.child_service, '') != s.service_name, ifNull(c.child_service, ''), '') AS callee,
               toUnixTimestamp(toStartOfMinute(s.timestamp)) * 1000 AS minute,
               quantile(0.9)(greatest(0, toInt64(s.duration_ns) - toInt64(ifNull(c.child_ns, 0)))) / 1e6 AS self_p90,
               quantile(0.9)(s.duration_ns) / 1e6 AS p90,
               countIf(s.status_code = 'ERROR' OR s.http_response_status_code >= 500) AS errors,
               count() AS spans, avg(ifNull(c.children, 0)) AS fanout
        FROM ${db}.spans AS s
-       LEFT JOIN (SELECT trace_id, parent_span_id, sum(duration_ns) AS child_ns, count() AS children, any(service_name) AS child_service FROM ${db}.spans
+       LEFT JOIN (SELECT trace_id, parent_span_id, sum(duration_ns) AS child_ns, count() AS children, min(service_name) AS child_service FROM ${db}.spans
                   WHERE ${win} AND parent_span_id IN (SELECT span_id FROM ${db}.spans WHERE ${win} AND service_name IN {services:Array(String)})
                   GROUP BY trace_id, parent_span_id) AS c
          ON c.trace_id = s.trace_id AND c.parent_span_id = s.span_id
@@ -86,7 +86,7 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
       `SELECT attributes['client'] AS client, attributes['server'] AS server,
               if(metric_name = 'traces_service_graph_request_client_seconds', 'client', 'server') AS side, ${minute} AS minute, avg(value) AS value
        FROM ${db}.metric_points
-       WHERE ${win} AND metric_name IN ('traces_service_graph_request_client_seconds', 'traces_service_graph_request_server_seconds')
+       WHERE ${win} AND metric_name IN ('traces_service_graph_request_client_seconds', 'traces_service_graph_request_server_seconds') AND metric_type = 'gauge'
          AND attributes['server'] IN {services:Array(String)}
        GROUP BY client, server, side, minute`,
       p,
@@ -96,11 +96,12 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
        FROM ${db}.logs WHERE ${win} AND service_name IN {services:Array(String)} GROUP BY entity, minute`,
       p,
     ),
-    // The error lines themselves, for template mining (bounded: the newest lines matter least for "new").
+    // The error lines themselves, for template mining; bounded, the newest kept (the observed window's lines
+    // are what "new" is about), put back in time order below.
     telemetry.query<{ entity: string; t: number; body: string }>(
       `SELECT ${serviceId} AS entity, toUnixTimestamp64Milli(timestamp) AS t, body
        FROM ${db}.logs WHERE ${win} AND service_name IN {services:Array(String)} AND severity_number >= 17
-       ORDER BY timestamp, entity, body LIMIT 20000`,
+       ORDER BY timestamp DESC, entity, body LIMIT 20000`,
       p,
     ),
     telemetry.query<Row>(
@@ -121,7 +122,7 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
     apiSequences ? Promise.resolve(apiSequences(t - 30 * 60_000, t + 5 * 60_000)) : Promise.resolve([]),
   ]);
 
-  const signals = buildSignals({ metricRows, spanRows, edgeRows, logRows, connRows, errorLogs: errorLogs.map((l) => ({ ...l, t: Number(l.t) })) }, { t, baseFrom, baseTo, obsFrom, obsTo });
+  const signals = buildSignals({ metricRows, spanRows, edgeRows, logRows, connRows, errorLogs: errorLogs.map((l) => ({ ...l, t: Number(l.t) })).reverse() }, { t, baseFrom, baseTo, obsFrom, obsTo });
   return {
     symptom: symptoms[0]!,
     ...(symptoms.length > 1 ? { symptoms: symptoms.slice(1) } : {}),
