@@ -185,11 +185,16 @@ export async function extractWindow(store: TelemetryStore, w: Window, version = 
      GROUP BY client, server, toStartOfMinute(timestamp)`,
     p,
   );
+  // The labels name services without a namespace: take the namespace the window's resources give the name.
+  const nsOf = new Map<string, string>();
+  for (const r of resources) if (r.service_name && !nsOf.has(r.service_name)) nsOf.set(r.service_name, r.service_namespace);
   for (const g of graph) {
     const t = Number(g.t);
-    const from = ids.service('', g.client);
-    const to = ids.service('', g.server);
-    batch.entities.push({ id: from, kind: 'service', name: g.client, attrs: {}, t }, { id: to, kind: 'service', name: g.server, attrs: {}, t });
+    const from = ids.service(nsOf.get(g.client) ?? '', g.client);
+    const to = ids.service(nsOf.get(g.server) ?? '', g.server);
+    // Services the resources already describe keep their attributes: an observation without them here would
+    // read as a change (service.version 1.4 → '') and fake a recent deploy.
+    for (const [id, name] of [[from, g.client], [to, g.server]] as const) if (!nsOf.has(name)) batch.entities.push({ id, kind: 'service', name, attrs: {}, t });
     batch.edges.push({ type: 'CALLS', from, to, t });
   }
 

@@ -30,9 +30,12 @@ export function metricKind(name: string): { kind: FaultKind; inclusive: boolean 
 }
 
 export interface SignalRows {
+  /** Service name → candidate id (`service:[ns/]name`), for rows that carry a bare name. */
+  serviceIds?: Map<string, string>;
   metricRows: Row[];
   /** ERROR-or-worse log records of candidates over both windows, oldest first. */
   errorLogs?: { entity: string; t: number; body: string }[];
+  /** `callee`: the id of the service a client span's children run in ('' for other spans). */
   spanRows: { entity: string; callee: string; minute: number; self_p90: number; p90: number; errors: number; spans: number; fanout: number }[];
   edgeRows: { client: string; server: string; side: string; minute: number; value: number }[];
   logRows: Row[];
@@ -48,7 +51,7 @@ export interface SignalWindows {
   obsTo: number;
 }
 
-export function buildSignals({ metricRows, spanRows, edgeRows, logRows, connRows, errorLogs = [] }: SignalRows, { t, baseFrom, baseTo, obsFrom, obsTo }: SignalWindows): SignalSeries[] {
+export function buildSignals({ serviceIds = new Map(), metricRows, spanRows, edgeRows, logRows, connRows, errorLogs = [] }: SignalRows, { t, baseFrom, baseTo, obsFrom, obsTo }: SignalWindows): SignalSeries[] {
   const rows: (Row & { kind: FaultKind; inclusive: boolean; direction?: 'up' | 'down' })[] = [];
   const floors = new Map<string, number>();
   const sizes = new Map<string, Map<number, number>>();
@@ -77,7 +80,7 @@ export function buildSignals({ metricRows, spanRows, edgeRows, logRows, connRows
   for (const r of spanRows) {
     const m = Number(r.minute);
     if (r.callee) {
-      gap(ids.service('', r.callee), 'span.network_gap.p90', m, r.self_p90, r.p90);
+      gap(r.callee, 'span.network_gap.p90', m, r.self_p90, r.p90);
       continue;
     }
     rows.push({ entity: r.entity, signal: 'span.self_time.p90', minute: m, value: r.self_p90, kind: 'latency', inclusive: false });
@@ -93,7 +96,7 @@ export function buildSignals({ metricRows, spanRows, edgeRows, logRows, connRows
   }
   for (const [key, v] of sides) {
     const [, server, minute] = key.split('\u0000') as [string, string, string];
-    if (v.client !== undefined && v.server !== undefined) gap(ids.service('', server), 'edge.network_gap', Number(minute), v.client - v.server, v.client);
+    if (v.client !== undefined && v.server !== undefined) gap(serviceIds.get(server) ?? ids.service('', server), 'edge.network_gap', Number(minute), v.client - v.server, v.client);
   }
   for (const [key, m] of gaps) {
     const [entity, signal] = key.split('\u0000') as [string, string];

@@ -65,14 +65,14 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
     // grows when the network to its callee is slow.
     telemetry.query<{ entity: string; callee: string; minute: number; self_p90: number; p90: number; errors: number; spans: number; fanout: number }>(
       `SELECT ${serviceId.replaceAll('service_', 's.service_')} AS entity,
-              if(s.kind IN ('CLIENT', 'PRODUCER') AND ifNull(c.child_service, '') != s.service_name, ifNull(c.child_service, ''), '') AS callee,
+              if(s.kind IN ('CLIENT', 'PRODUCER') AND ifNull(c.child_id, '') NOT IN ('', ${serviceId.replaceAll('service_', 's.service_')}), c.child_id, '') AS callee,
               toUnixTimestamp(toStartOfMinute(s.timestamp)) * 1000 AS minute,
               quantile(0.9)(greatest(0, toInt64(s.duration_ns) - toInt64(ifNull(c.child_ns, 0)))) / 1e6 AS self_p90,
               quantile(0.9)(s.duration_ns) / 1e6 AS p90,
               countIf(s.status_code = 'ERROR' OR s.http_response_status_code >= 500) AS errors,
               count() AS spans, avg(ifNull(c.children, 0)) AS fanout
        FROM ${db}.spans AS s
-       LEFT JOIN (SELECT trace_id, parent_span_id, sum(duration_ns) AS child_ns, count() AS children, min(service_name) AS child_service FROM ${db}.spans
+       LEFT JOIN (SELECT trace_id, parent_span_id, sum(duration_ns) AS child_ns, count() AS children, min(${serviceId}) AS child_id FROM ${db}.spans
                   WHERE ${win} AND parent_span_id IN (SELECT span_id FROM ${db}.spans WHERE ${win} AND service_name IN {services:Array(String)})
                   GROUP BY trace_id, parent_span_id) AS c
          ON c.trace_id = s.trace_id AND c.parent_span_id = s.span_id
@@ -122,7 +122,10 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
     apiSequences ? Promise.resolve(apiSequences(t - 30 * 60_000, t + 5 * 60_000)) : Promise.resolve([]),
   ]);
 
-  const signals = buildSignals({ metricRows, spanRows, edgeRows, logRows, connRows, errorLogs: errorLogs.map((l) => ({ ...l, t: Number(l.t) })).reverse() }, { t, baseFrom, baseTo, obsFrom, obsTo });
+  // Service-graph labels name services without their namespace: map each name to the candidate it denotes.
+  const serviceIds = new Map<string, string>();
+  for (const id of cand) if (id.startsWith('service:')) serviceIds.set(id.slice(id.lastIndexOf('/') + 1).replace(/^service:/, ''), id);
+  const signals = buildSignals({ serviceIds, metricRows, spanRows, edgeRows, logRows, connRows, errorLogs: errorLogs.map((l) => ({ ...l, t: Number(l.t) })).reverse() }, { t, baseFrom, baseTo, obsFrom, obsTo });
   return {
     symptom: symptoms[0]!,
     ...(symptoms.length > 1 ? { symptoms: symptoms.slice(1) } : {}),
