@@ -4,7 +4,8 @@
  * - A thing is present at t when an interval has start ≤ t ≤ end + STALE_MS: it is seen periodically, so
  *   it stays present a little after its last sighting, and counts as gone after that.
  * - Attributes change only with a newer observation than the one that set them, so replays and late
- *   (out-of-order) data never record a change backwards in time.
+ *   (out-of-order) data never record a change backwards in time; an observation changes only the attributes
+ *   it carries (absence is not removal).
  */
 import type { ChangeRecord, EdgeObservation, EdgeRecord, EntityObservation, EntityRecord, Interval, Millis } from './model.ts';
 import { edgeId } from './model.ts';
@@ -50,12 +51,14 @@ export function observeEntity(existing: EntityRecord | undefined, obs: EntityObs
   let attrs = existing.attrs;
   let attrsAt = existing.attrsAt;
   if (obs.t > existing.attrsAt) {
-    for (const key of new Set([...Object.keys(existing.attrs), ...Object.keys(obs.attrs)])) {
+    // Only what the observation says counts: telemetry that does not carry an attribute (metrics from an SDK
+    // without service.version) says nothing about it, and must not read as a change to ''.
+    for (const key of Object.keys(obs.attrs)) {
       const before = existing.attrs[key] ?? '';
       const after = obs.attrs[key] ?? '';
       if (before !== after) changes.push({ t: obs.t, entity: obs.id, attr: key, before, after });
     }
-    if (changes.length > 0) attrs = { ...obs.attrs };
+    if (changes.length > 0) attrs = { ...existing.attrs, ...obs.attrs };
     attrsAt = obs.t;
   }
   if (intervals === existing.intervals && attrs === existing.attrs && attrsAt === existing.attrsAt) return { record: existing, changes };

@@ -97,6 +97,17 @@ export function topologyContract(name: string, make: () => Promise<{ store: Topo
       assert.equal((await store.entity('service:cart'))?.attrs['service.version'], '2.0');
     });
 
+    it('changes only the attributes an observation carries (absence is not removal)', async (t) => {
+      if (skipped) return t.skip('store unavailable');
+      const far = T0 + 300 * MIN; // away from the other tests' times
+      await store.apply({ entities: [ent('service:billing', far, { 'service.version': '3.1' })], edges: [] });
+      await store.apply({ entities: [ent('service:billing', far + MIN, {})], edges: [] });
+      await store.apply({ entities: [ent('service:billing', far + 2 * MIN, { 'service.version': '3.2' })], edges: [] });
+      const changes = await store.changes(far - MIN, far + 10 * MIN, 'service:billing');
+      assert.deepEqual(changes.map((c) => [c.attr, c.before, c.after]), [['service.version', '3.1', '3.2']]);
+      assert.equal((await store.entity('service:billing'))?.attrs['service.version'], '3.2');
+    });
+
     it('ignores late observations for attributes but uses them for intervals', async (t) => {
       if (skipped) return t.skip('store unavailable');
       await store.apply({ entities: [ent('service:cart', T0 - 30_000, { 'service.version': '0.9' })], edges: [] });
