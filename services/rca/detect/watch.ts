@@ -55,8 +55,8 @@ export class ServiceWatch {
   private timer: NodeJS.Timeout | undefined;
   /** Fingerprints of the episodes this watch has raised and not yet resolved. */
   private readonly open = new Map<string, Episode>();
+  /** The tick under way, if any. */
   private running: Promise<void> | undefined;
-  private busy = false;
   private seeded = false;
   private readonly stale = new Map<string, IncomingAlert>();
 
@@ -83,12 +83,14 @@ export class ServiceWatch {
   /** Judges the data up to `now − settleMs`; raises and resolves alerts. Returns the episodes firing now. */
   async tick(now = Date.now()): Promise<Episode[]> {
     // One tick at a time: a slow tick finishing after a newer one would undo what the newer one raised.
-    if (this.busy) return [];
-    this.busy = true;
-    const run = this.judge(now).finally(() => {
-      this.busy = false;
+    if (this.running) return [];
+    const run = this.judge(now);
+    this.running = run.then(
+      () => undefined,
+      () => undefined,
+    ).finally(() => {
+      this.running = undefined;
     });
-    this.running = run.then(() => undefined, () => undefined);
     return run;
   }
 

@@ -301,19 +301,3 @@ export async function raiseAlertsEach(url: string, token: string, detections: re
   }
   return out;
 }
-
-/** POSTs the detections to /api/v1/alerts (chunks of 100); returns the incident ids the service reported. */
-export async function raiseAlerts(url: string, token: string, detections: readonly Detection[]): Promise<string[]> {
-  const incidents = new Set<string>();
-  for (let i = 0; i < detections.length; i += 100) {
-    const res = await fetch(`${url}/api/v1/alerts`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify(alertBody(detections.slice(i, i + 100))),
-    });
-    if (!res.ok) throw new Error(`POST /api/v1/alerts: ${res.status} ${await res.text()}`);
-    const body = (await res.json()) as { incidents?: string[] };
-    for (const id of body.incidents ?? []) incidents.add(id);
-  }
-  return [...incidents];
-}

@@ -219,43 +219,33 @@ export async function replayDataset(url: string, token: string, dir: string | Ne
   const fixed: Record<string, number> = {};
   const duplicates = { spans: 0, logs: 0, points: 0 };
 
-  // 1. Metrics: small (one row a minute per pod), sent first so pods and services exist early.
+  // 1. Metrics: small (one row a minute per pod), sent first so pods and services exist early. A point is
+  // the same point when its reporter, name, labels and time are.
   const seenPoints = new Set<string>();
-  const metricFiles: MetricFile[] = [...files.metrics].sort((a, b) => a.day.localeCompare(b.day) || a.pod.localeCompare(b.pod) || a.path.localeCompare(b.path));
-  for (const m of metricFiles) {
-    const conv = metricsFromRows(await rowsOf(m.path), { pod: m.pod });
+  const identity = (i: Resourced<MetricPoint>) =>
+    [i.resource['k8s.pod.name'] ?? i.resource['service.name'] ?? '', i.record.name, ...(i.record.point.attributes ?? []).map((a) => JSON.stringify(a.value)), i.record.point.timeUnixNano].join('\u0000');
+  const sendPoints = async (path: string, conv: { items: Resourced<MetricPoint>[]; skipped: Record<string, number>; fixed: Record<string, number> }) => {
     add(skipped, conv.skipped);
     add(fixed, conv.fixed);
     const inWindow = conv.items.filter((i) => {
       const t = nanosToMs(i.record.point.timeUnixNano);
       return t >= metricWindow.from && t <= metricWindow.to;
     });
-    const identity = (i: Resourced<MetricPoint>) => `${i.resource['k8s.pod.name'] ?? ''}\u0000${i.record.name}\u0000${i.record.point.timeUnixNano}`;
     const items = dedupe(inWindow, identity, seenPoints);
     duplicates.points += inWindow.length - items.length;
     observer?.addMetricPoints(items);
     for (const req of metricRequests(items, limits)) await sender.send('/v1/metrics', req);
     progress.points += items.length;
-    report('metrics', sizes.get(m.path) ?? 0);
-  }
+    report('metrics', sizes.get(path) ?? 0);
+  };
+  const metricFiles: MetricFile[] = [...files.metrics].sort((a, b) => a.day.localeCompare(b.day) || a.pod.localeCompare(b.pod) || a.path.localeCompare(b.path));
+  for (const m of metricFiles) await sendPoints(m.path, metricsFromRows(await rowsOf(m.path), { pod: m.pod }));
 
   // 1b. Per-edge latency as each side measured it (when the data set has it): the services known from the
   // pod metric files tell where an edge column splits.
   const known = new Set(metricFiles.map((m) => serviceOfPod(m.pod)));
   for (const e of [...files.edges].sort((a, b) => a.day.localeCompare(b.day) || a.path.localeCompare(b.path))) {
-    const conv = edgeMetricsFromRows(await rowsOf(e.path), e.side, e.quantile, known);
-    add(skipped, conv.skipped);
-    const inWindow = conv.items.filter((i) => {
-      const t = nanosToMs(i.record.point.timeUnixNano);
-      return t >= metricWindow.from && t <= metricWindow.to;
-    });
-    const identity = (i: Resourced<MetricPoint>) => `${i.record.name}\u0000${(i.record.point.attributes ?? []).map((a) => JSON.stringify(a.value)).join('\u0000')}\u0000${i.record.point.timeUnixNano}`;
-    const items = dedupe(inWindow, identity, seenPoints);
-    duplicates.points += inWindow.length - items.length;
-    observer?.addMetricPoints(items);
-    for (const req of metricRequests(items, limits)) await sender.send('/v1/metrics', req);
-    progress.points += items.length;
-    report('metrics', sizes.get(e.path) ?? 0);
+    await sendPoints(e.path, edgeMetricsFromRows(await rowsOf(e.path), e.side, e.quantile, known));
   }
 
   // 2. Traces and 3. logs, chunk by chunk in time order.
