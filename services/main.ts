@@ -15,6 +15,7 @@ import { createQueueBackend } from './shared/queue/index.ts';
 import { createTopologyRole, createTopologyStore, requestExtraction, type TopologyRole, type TopologyStore } from './topology/index.ts';
 import { createRcaRole, type ApiSequenceEvent, type RcaRole } from './rca/index.ts';
 import { createPredictRole, type PredictRole } from './predict/index.ts';
+import { createSecurityRole, type SecurityRole } from './security/index.ts';
 
 export interface RunningService {
   url: string;
@@ -23,6 +24,7 @@ export interface RunningService {
   topology?: TopologyRole;
   rca?: RcaRole;
   predict?: PredictRole;
+  security?: SecurityRole;
   close(): Promise<void>;
 }
 
@@ -63,6 +65,7 @@ export async function startService(config: Config, log: Logger = pino({ level: c
   }
   let rca: RcaRole | undefined;
   let predict: PredictRole | undefined;
+  let security: SecurityRole | undefined;
   if (config.roles.includes('rca')) {
     // Without the topology role here, read the shared Neo4j (distributed) or this process's own store.
     let topologyForRca = topoStore;
@@ -78,6 +81,11 @@ export async function startService(config: Config, log: Logger = pino({ level: c
       );
     rca = await createRcaRole({ config, dataDir, topology: topologyForRca, telemetry: store, queues, log, apiSequences });
     roles.push(rca);
+    // Security rules over collector events raise alerts into this role's alert flow.
+    const alerts = rca.alerts;
+    security = createSecurityRole({ config, dataDir, telemetry: store, log, notify: (tenant, a) => alerts.notify(tenant, a) });
+    // Closed before the alert service it notifies (roles close in order).
+    roles.splice(roles.indexOf(rca), 0, security);
   }
   if (config.roles.includes('predict')) {
     // Anomalous API flows are raised as alerts through the generic ingestion when the rca role runs here.
@@ -100,6 +108,7 @@ export async function startService(config: Config, log: Logger = pino({ level: c
     topology,
     rca,
     predict,
+    ...(security ? { security } : {}),
     async close() {
       await app.close();
       for (const r of roles) await r.close();
@@ -145,6 +154,7 @@ const USAGE = `usage: rootline <command>
   eval rca --dataset <dir> [--json] [--reuse <dir>] replay a Nezha-layout data set through ingest and score RCA top-1/3/5
   eval sequence --dataset <dir> [--json] [--backend tensorflow|wasm|cpu] [--models <dir>]   train and score the call-sequence model on hdfs-sessions
   eval nab --dataset <dir or .tar.xz> [--json] [--detector ours|numenta]   Numenta Anomaly Benchmark scores (standard, low FP, low FN)
+  security check-rules <file.yaml>                 check a security rules file (exit 1 with its problems)
   help                                             this text`;
 
 export async function main(argv: string[]): Promise<number> {
@@ -196,6 +206,23 @@ export async function main(argv: string[]): Promise<number> {
     const r = await benchAlerts({ services: Number(flags.get('services') ?? 1000), faults: Number(flags.get('faults') ?? 20), alerts: Number(flags.get('alerts') ?? 10_000), concurrency: Number(flags.get('concurrency') ?? 4) });
     console.log(JSON.stringify(r));
     return 0;
+  }
+  if (cmd === 'security' && sub === 'check-rules') {
+    const file = positional[2];
+    if (!file) {
+      console.error('usage: rootline security check-rules <file.yaml>');
+      return 2;
+    }
+    const { readRulesFile, RulesError } = await import('./security/index.ts');
+    try {
+      const r = readRulesFile(file);
+      console.log(`${file}: ${r.rules.length} rules, ${r.macros} macros, ${r.lists} lists: ok`);
+      return 0;
+    } catch (err) {
+      if (!(err instanceof RulesError)) throw err;
+      for (const p of err.problems) console.error(p);
+      return 1;
+    }
   }
   if (cmd === 'eval' && sub === 'rca') {
     const dataset = flags.get('dataset');

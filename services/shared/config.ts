@@ -42,6 +42,8 @@ export interface Config {
   };
   /** Rootline's own golden-signal detection: alerts into the incident flow. */
   watch: { enabled: boolean; intervalMs: number; tenant: string };
+  /** The security watch over collector events (services/security). `rulesFile` empty: the default rules. */
+  security: { enabled: boolean; rulesFile: string; intervalMs: number; learnMs: number; resolveAfterMs: number; tenant: string };
   reports: { periodMs: number; errorRateThreshold: number; latencyFactor: number; webhookUrl?: string };
 }
 
@@ -160,6 +162,15 @@ export function loadConfig(env: Env, overrides: { roles?: string } = {}): Config
       enabled: oneOf('ROOTLINE_WATCH', 'on', ['on', 'off'] as const) === 'on',
       intervalMs: int('ROOTLINE_WATCH_INTERVAL_MS', 60_000, 1000, 3600_000),
       tenant: str('ROOTLINE_WATCH_TENANT', 'default'),
+    },
+    // Security rules over collector events, and learned per-workload baselines (alerts into the incident flow).
+    security: {
+      enabled: oneOf('ROOTLINE_SECURITY', 'on', ['on', 'off'] as const) === 'on',
+      rulesFile: str('ROOTLINE_SECURITY_RULES', ''),
+      intervalMs: int('ROOTLINE_SECURITY_INTERVAL_MS', 2000, 100, 600_000),
+      learnMs: int('ROOTLINE_SECURITY_LEARN_MS', 3600_000, 0, 30 * 86_400_000),
+      resolveAfterMs: int('ROOTLINE_SECURITY_RESOLVE_MS', 15 * 60_000, 1000, 7 * 86_400_000),
+      tenant: str('ROOTLINE_SECURITY_TENANT', 'default'),
     },
     reports: {
       periodMs: int('ROOTLINE_REPORT_PERIOD_MS', 3600_000, 1000, 7 * 24 * 3600_000),

@@ -152,12 +152,17 @@ export function tableDdl(db: string, ttlDays: number): string[] {
       seq UInt64,${ENTITY_DDL},
       process_executable_name LowCardinality(String),
       cgroup_id UInt64,
-      attributes Map(String, String) CODEC(ZSTD(1))
+      attributes Map(String, String) CODEC(ZSTD(1)),
+      inserted_at DateTime64(3) DEFAULT now64(3) CODEC(Delta, ZSTD(1)),
+      INDEX idx_inserted_at inserted_at TYPE minmax GRANULARITY 1
     ) ENGINE = MergeTree
     PARTITION BY toDate(timestamp)
     ORDER BY (event_name, host_name, timestamp)
     ${ttl('timestamp')}
     ${MERGE_SETTINGS}`,
+    // Tables made before the security watch: when a row landed is the watch's cursor (event time is not:
+    // a collector that was cut off from ingest delivers old events late).
+    `ALTER TABLE ${db}.collector_events ADD COLUMN IF NOT EXISTS inserted_at DateTime64(3) DEFAULT now64(3) CODEC(Delta, ZSTD(1))`,
     `CREATE TABLE IF NOT EXISTS ${db}.alerts (
       received_at DateTime64(3),
       tenant LowCardinality(String),

@@ -1,0 +1,100 @@
+/**
+ * Learned behaviour per workload: the programs it runs, the ports it listens on and the destinations it
+ * connects to. A workload learns for `learnMs` from the first time it is seen; after that, something outside
+ * its baseline is a deviation once (it then joins the baseline, so one change raises one alert, not a storm).
+ *
+ * Workload identity survives restarts: a Kubernetes pod's name without its ReplicaSet hash, otherwise the
+ * cgroup path (a systemd unit's or a container's), otherwise the program on its host.
+ */
+import type { Event } from './rules/condition.ts';
+
+export interface WorkloadBaseline {
+  first: number;
+  processes: Set<string>;
+  ports: Set<string>;
+  peers: Set<string>;
+}
+
+export interface Verdict {
+  learning: boolean;
+  newProcess?: boolean;
+  newPeer?: boolean;
+  newListenPort?: boolean;
+}
+
+const s = (v: unknown) => (v === undefined || v === null ? '' : String(v));
+
+/** The workload an event belongs to. */
+export function workloadOf(e: Event): string {
+  const pod = s(e['k8s.pod.name']);
+  if (pod) {
+    // deployment-7d9f8c6b5-x2k4q → deployment; daemonset-x2k4q → daemonset; statefulset-0 stays.
+    const base = pod.replace(/-[a-z0-9]{6,10}-[a-z0-9]{5}$/, '').replace(/-[a-z0-9]{5}$/, '');
+    return `k8s:${s(e['k8s.namespace.name']) || 'default'}/${base}`;
+  }
+  const uid = s(e['k8s.pod.uid']);
+  if (uid) return `pod:${uid}`;
+  const host = s(e['host.name']);
+  const cgroup = s(e['process.linux.cgroup']);
+  if (cgroup && cgroup !== '/') return `${host}:${cgroup}`;
+  return `${host}:${s(e['process.executable.path']) || s(e['process.executable.name'])}`;
+}
+
+export class Baselines {
+  private readonly byWorkload = new Map<string, WorkloadBaseline>();
+  /** Set when something changed since the last {@link snapshot}. */
+  dirty = false;
+
+  constructor(private readonly learnMs: number, private readonly maxWorkloads = 20_000, private readonly maxItems = 2_000) {}
+
+  get size(): number {
+    return this.byWorkload.size;
+  }
+
+  get(workload: string): WorkloadBaseline | undefined {
+    return this.byWorkload.get(workload);
+  }
+
+  /** Judges `e` against its workload's baseline at time `t`, and learns from it. */
+  observe(workload: string, e: Event, t: number): Verdict {
+    let b = this.byWorkload.get(workload);
+    if (!b) {
+      // Bounded: the workload seen least recently first is forgotten (it relearns if it comes back).
+      if (this.byWorkload.size >= this.maxWorkloads) this.byWorkload.delete(this.byWorkload.keys().next().value!);
+      b = { first: t, processes: new Set(), ports: new Set(), peers: new Set() };
+      this.dirty = true;
+    } else this.byWorkload.delete(workload);
+    this.byWorkload.set(workload, b);
+    const learning = t - b.first < this.learnMs;
+    const v: Verdict = { learning };
+    const learn = (set: Set<string>, item: string): boolean => {
+      if (!item || set.has(item)) return false;
+      if (set.size < this.maxItems) set.add(item);
+      this.dirty = true;
+      return !learning;
+    };
+    const name = s(e['event.name']);
+    if (name === 'aiops.process.exec') v.newProcess = learn(b.processes, s(e['process.executable.path']) || s(e['process.executable.name']));
+    else if (name === 'aiops.tcp.listen' && s(e['aiops.listen.action']) === 'open') v.newListenPort = learn(b.ports, s(e['network.local.port']));
+    else if (name === 'aiops.tcp.connection' && s(e['aiops.tcp.direction']) === 'outbound') {
+      const peer = s(e['server.address']) || s(e['network.peer.address']);
+      const port = s(e['server.port']) || s(e['network.peer.port']);
+      if (peer) v.newPeer = learn(b.peers, `${peer}:${port}`);
+    }
+    return v;
+  }
+
+  /** The most recently active workloads first. */
+  list(limit: number): { workload: string; first: number; processes: string[]; ports: string[]; peers: string[] }[] {
+    return [...this.byWorkload].reverse().slice(0, limit).map(([workload, b]) => ({ workload, first: b.first, processes: [...b.processes], ports: [...b.ports], peers: [...b.peers] }));
+  }
+
+  snapshot(): { workload: string; first: number; processes: string[]; ports: string[]; peers: string[] }[] {
+    this.dirty = false;
+    return [...this.byWorkload].map(([workload, b]) => ({ workload, first: b.first, processes: [...b.processes], ports: [...b.ports], peers: [...b.peers] }));
+  }
+
+  restore(rows: ReturnType<Baselines['snapshot']>): void {
+    for (const r of rows) this.byWorkload.set(r.workload, { first: r.first, processes: new Set(r.processes), ports: new Set(r.ports), peers: new Set(r.peers) });
+  }
+}
