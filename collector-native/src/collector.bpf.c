@@ -9,6 +9,8 @@
  *   the data moved, so the user buffer is found from the syscall's own registers: one program per socket
  *   operation instead of an enter/exit pair per read() and write() on every fd in the system.
  * - Processes from sched_process_exec / sched_process_exit; security facts from a few syscall tracepoints.
+ * - Dropped binaries: every successful open for writing remembers the file's inode (LRU, by device and inode
+ *   number); an exec of an inode written within DROP_WINDOW_NS carries the writer and how long ago it wrote.
  *
  * Nothing here blocks: a full ring is counted (CNT_RING_FULL) and the record dropped. Wakeups are batched
  * (BPF_RB_NO_WAKEUP) unless the ring passes a fill mark, because one wakeup per record doubles the latency
@@ -29,6 +31,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define MSG_PEEK 2
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
+#define S_IFREG 0100000
 #define ECONNREFUSED 111
 #define ETIMEDOUT 110
 #define ECONNRESET 104
@@ -136,6 +139,39 @@ struct {
 	__type(key, __u64); /* pid_tgid */
 	__type(value, struct ev_file);
 } open_pending SEC(".maps");
+
+/* What an open for writing in flight needs at its exit (OPEN_* bits), by pid_tgid. Only opens for writing by
+ * watched processes have an entry, so the exit of every other open costs one missed lookup. LRU: an entry left
+ * by a thread that died inside the syscall is evicted rather than filling the map. */
+#define OPEN_TRACK 1     /* remember the inode as just written (dropped-binary detection) */
+#define OPEN_SENSITIVE 2 /* an ev_file waits in open_pending */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u64);
+	__type(value, __u32);
+} open_kind SEC(".maps");
+
+/* Regular files recently opened for writing, by device and inode: the exec of one is a dropped binary's. */
+struct file_key {
+	__u64 ino;
+	__u32 dev;
+	__u32 _pad;
+};
+
+struct file_writer {
+	__u64 ts_ns; /* when it was opened for writing (CLOCK_MONOTONIC) */
+	__u32 tgid;
+	__u32 _pad;
+	char comm[COMM_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct file_key);
+	__type(value, struct file_writer);
+} written SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -606,6 +642,21 @@ int on_exec(struct tp_exec *ctx)
 	e->uid = (__u32)bpf_get_current_uid_gid();
 	e->tty = BPF_CORE_READ(t, signal, tty) != NULL;
 	e->start_ns = BPF_CORE_READ(t, start_time);
+	/* bprm is not among this tracepoint's arguments, but exec has set mm->exe_file to the new executable. */
+	struct inode *ino = BPF_CORE_READ(t, mm, exe_file, f_inode);
+	struct file_key k = {};
+	k.ino = BPF_CORE_READ(ino, i_ino);
+	k.dev = BPF_CORE_READ(ino, i_sb, s_dev);
+	struct file_writer *w = bpf_map_lookup_elem(&written, &k);
+	__u64 ago = w && e->h.ts_ns > w->ts_ns ? e->h.ts_ns - w->ts_ns : 0;
+	if (w && ago < DROP_WINDOW_NS) {
+		e->written_ns = w->ts_ns;
+		e->writer_tgid = w->tgid;
+		__builtin_memcpy(e->writer_comm, w->comm, COMM_LEN);
+	} else {
+		e->written_ns = 0;
+		e->writer_tgid = 0;
+	}
 	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), (void *)ctx + (ctx->filename_loc & 0xffff));
 	unsigned long a0 = BPF_CORE_READ(t, mm, arg_start);
 	unsigned long a1 = BPF_CORE_READ(t, mm, arg_end);
@@ -647,6 +698,7 @@ int on_exit(void *ctx)
 #define O_TRUNC 01000
 #define O_APPEND 02000
 #define WRITE_FLAGS (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND)
+#define TRACK_FLAGS (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC) /* opens that can write the file's content */
 
 static __always_inline bool has_prefix(const char *s, const char *p, int n)
 {
@@ -669,29 +721,62 @@ static __always_inline bool sensitive_path(const char *s)
 	       PREFIX(s, "/var/lib/apk/");
 }
 
+/*
+ * Every open for writing by a watched process is marked for its exit (OPEN_TRACK: the inode it returns is
+ * remembered in `written`); one under a system path also keeps its arguments for the sensitive_write record.
+ */
 static __always_inline int open_enter(const char *path, __s64 flags, __u32 nr)
 {
-	if (!(flags & WRITE_FLAGS))
+	if (!(flags & WRITE_FLAGS) || !allowed())
 		return 0;
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 kind = (flags & TRACK_FLAGS) ? OPEN_TRACK : 0;
 	__u32 zero = 0;
 	struct ev_file *e = bpf_map_lookup_elem(&file_scratch, &zero);
-	if (!e)
-		return 0;
-	if (bpf_probe_read_user_str(e->path, sizeof(e->path), path) <= 0)
-		return 0;
-	if (!sensitive_path(e->path) || !allowed())
-		return 0;
-	fill_hdr(&e->h, EV_FILE_WRITE);
-	e->flags = (__s32)flags;
-	e->syscall_nr = nr;
-	__u64 id = bpf_get_current_pid_tgid();
-	bpf_map_update_elem(&open_pending, &id, e, BPF_ANY);
+	if (e && bpf_probe_read_user_str(e->path, sizeof(e->path), path) > 0 && sensitive_path(e->path)) {
+		fill_hdr(&e->h, EV_FILE_WRITE);
+		e->flags = (__s32)flags;
+		e->syscall_nr = nr;
+		if (!bpf_map_update_elem(&open_pending, &id, e, BPF_ANY))
+			kind |= OPEN_SENSITIVE;
+	}
+	if (kind)
+		bpf_map_update_elem(&open_kind, &id, &kind, BPF_ANY);
 	return 0;
+}
+
+/* The file an open just returned, remembered as written now by the current process (regular files only). */
+static __always_inline void remember_write(int fd)
+{
+	struct file *f = fd_file(fd);
+	if (!f)
+		return;
+	struct inode *ino = BPF_CORE_READ(f, f_inode);
+	umode_t mode = BPF_CORE_READ(ino, i_mode);
+	if ((mode & S_IFMT) != S_IFREG)
+		return;
+	struct file_key k = {};
+	k.ino = BPF_CORE_READ(ino, i_ino);
+	k.dev = BPF_CORE_READ(ino, i_sb, s_dev);
+	struct file_writer w = {};
+	w.ts_ns = bpf_ktime_get_ns();
+	w.tgid = bpf_get_current_pid_tgid() >> 32;
+	bpf_get_current_comm(w.comm, sizeof(w.comm));
+	bpf_map_update_elem(&written, &k, &w, BPF_ANY);
 }
 
 static __always_inline int open_exit(struct tp_sys_exit *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
+	__u32 *kp = bpf_map_lookup_elem(&open_kind, &id);
+	if (!kp)
+		return 0;
+	__u32 kind = *kp;
+	bpf_map_delete_elem(&open_kind, &id);
+	if ((kind & OPEN_TRACK) && ctx->ret >= 0)
+		remember_write((int)ctx->ret);
+	if (!(kind & OPEN_SENSITIVE))
+		return 0;
 	struct ev_file *p = bpf_map_lookup_elem(&open_pending, &id);
 	if (!p)
 		return 0;

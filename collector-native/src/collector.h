@@ -14,6 +14,7 @@
 #define REQ_CAP 256  /* bytes of an HTTP request kept: method, path, version and the first headers */
 #define RESP_CAP 32  /* bytes of an HTTP response kept: the status line */
 #define MNT_CAP 128
+#define DROP_WINDOW_NS (600ull * 1000000000ull) /* a write this recent makes an exec a dropped binary's */
 
 enum ev_type {
 	EV_EXEC = 1,
@@ -62,6 +63,12 @@ struct ev_exec {
 	__u32 tty;
 	__u32 args_len;
 	__u64 start_ns;
+	/* The executable was opened for writing shortly before (a dropped binary): when (CLOCK_MONOTONIC) and by
+	 * whom. written_ns is 0 when no write within DROP_WINDOW_NS was seen. */
+	__u64 written_ns;
+	__u32 writer_tgid;
+	__u32 _pad;
+	char writer_comm[COMM_LEN];
 	char parent_comm[COMM_LEN];
 	char filename[PATH_CAP];
 	char args[ARGS_CAP]; /* argv, NUL-separated, truncated at ARGS_CAP */

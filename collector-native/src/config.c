@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <math.h>
 
 static const char usage[] =
 	"usage: rootline-collector --ingest URL [options]\n"
@@ -18,6 +19,8 @@ static const char usage[] =
 	"  --buffer-events N     local buffer bound while ingest is slow or down (default 200000)\n"
 	"  --flush-ms N          longest time an event waits before it is sent (default 1000)\n"
 	"  --poll-ms N           ring buffer drain interval (default 100)\n"
+	"  --cpu-sample-ms N     per-process CPU samples every N ms, from /proc (default 10000; 0: off)\n"
+	"  --cpu-min-cores X     only sample processes that used at least X cores over the interval (default 0.05)\n"
 	"  --stats-file PATH     JSON counters, rewritten about once a second\n"
 	"  --prom-file PATH      the counters in Prometheus text format\n"
 	"  --ready-file PATH     written once every probe is attached\n"
@@ -38,6 +41,19 @@ static int number(const char *name, const char *s, uint64_t min, uint64_t max, u
 	return 0;
 }
 
+static int decimal(const char *name, const char *s, double min, double max, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || *end || !*s || !isfinite(v) || v < min || v > max) {
+		fprintf(stderr, "rootline-collector: --%s must be a number from %g to %g, got '%s'\n", name, min, max, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
 int config_parse(struct config *cfg, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -49,6 +65,7 @@ int config_parse(struct config *cfg, int argc, char **argv)
 		{"stats-file", required_argument, 0, 'S'}, {"prom-file", required_argument, 0, 'P'},
 		{"ready-file", required_argument, 0, 'R'}, {"stdout", no_argument, 0, 'o'},
 		{"keep-query", no_argument, 0, 'q'}, {"verbose", no_argument, 0, 'v'},
+		{"cpu-sample-ms", required_argument, 0, 'C'}, {"cpu-min-cores", required_argument, 0, 'm'},
 		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
 	memset(cfg, 0, sizeof(*cfg));
@@ -60,6 +77,8 @@ int config_parse(struct config *cfg, int argc, char **argv)
 	cfg->poll_ms = 100;
 	cfg->batch_events = 5000;
 	cfg->buffer_events = 200000;
+	cfg->cpu_sample_ms = 10000;
+	cfg->cpu_min_cores = 0.05;
 	int c;
 	uint64_t v;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -87,6 +106,15 @@ int config_parse(struct config *cfg, int argc, char **argv)
 		case 'B': if (number("buffer-events", optarg, 1, 100000000, &v)) return 2; cfg->buffer_events = v; break;
 		case 'f': if (number("flush-ms", optarg, 10, 600000, &v)) return 2; cfg->flush_ms = v; break;
 		case 'p': if (number("poll-ms", optarg, 1, 10000, &v)) return 2; cfg->poll_ms = v; break;
+		case 'C':
+			if (number("cpu-sample-ms", optarg, 0, 86400000, &v)) return 2;
+			if (v && v < 100) {
+				fprintf(stderr, "rootline-collector: --cpu-sample-ms must be 0 (off) or at least 100, got %s\n", optarg);
+				return 2;
+			}
+			cfg->cpu_sample_ms = v;
+			break;
+		case 'm': if (decimal("cpu-min-cores", optarg, 0, 100000, &cfg->cpu_min_cores)) return 2; break;
 		case 'S': cfg->stats_file = optarg; break;
 		case 'P': cfg->prom_file = optarg; break;
 		case 'R': cfg->ready_file = optarg; break;

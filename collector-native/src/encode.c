@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "encode.h"
 #include "collector.h"
+#include "cpusample.h"
 #include "http_parse.h"
 #include "meta.h"
 #include "rules.h"
@@ -220,11 +221,12 @@ static void http(struct jobj *o, const struct ev_http *e)
 		jo_bool(o, "aiops.http.partial", true);
 }
 
-static void exec_fields(struct jobj *o, const struct ev_exec *e)
+/* process.command_line from argv (NUL-separated, at most ARGS_CAP bytes), and whether it was cut. */
+static void command_line(struct jobj *o, const char *args, size_t len, bool truncated)
 {
 	char cmd[ARGS_CAP + 1];
-	size_t n = e->args_len < ARGS_CAP ? e->args_len : ARGS_CAP;
-	memcpy(cmd, e->args, n);
+	size_t n = len < ARGS_CAP ? len : ARGS_CAP;
+	memcpy(cmd, args, n);
 	cmd[n] = 0;
 	while (n && !cmd[n - 1]) /* argv ends with a NUL: no trailing space */
 		n--;
@@ -232,13 +234,25 @@ static void exec_fields(struct jobj *o, const struct ev_exec *e)
 		if (!cmd[i])
 			cmd[i] = ' ';
 	cmd[n] = 0;
+	jo_str(o, "process.command_line", cmd);
+	if (truncated)
+		jo_bool(o, "aiops.process.command_line_truncated", true);
+}
+
+static void exec_fields(struct jobj *o, const struct ev_exec *e)
+{
 	jo_u64(o, "process.parent_pid", e->ppid);
 	jo_strn(o, "aiops.process.parent_executable.name", e->parent_comm, COMM_LEN);
-	jo_str(o, "process.command_line", cmd);
-	if (e->args_len >= ARGS_CAP)
-		jo_bool(o, "aiops.process.command_line_truncated", true);
+	command_line(o, e->args, e->args_len, e->args_len >= ARGS_CAP);
 	jo_u64(o, "process.user.id", e->uid);
 	jo_bool(o, "process.interactive", e->tty != 0);
+	if (e->written_ns) {
+		/* The executable was opened for writing within DROP_WINDOW_NS: a freshly dropped binary. */
+		jo_strn(o, "aiops.process.executable.writer.name", e->writer_comm, COMM_LEN);
+		jo_u64(o, "aiops.process.executable.writer.pid", e->writer_tgid);
+		jo_u64(o, "aiops.process.executable.written_ago_ms",
+		       e->h.ts_ns > e->written_ns ? (e->h.ts_ns - e->written_ns) / 1000000 : 0);
+	}
 	char cwd_link[64], cwd[256];
 	snprintf(cwd_link, sizeof(cwd_link), "/proc/%u/cwd", e->h.tgid);
 	ssize_t k = readlink(cwd_link, cwd, sizeof(cwd) - 1);
@@ -340,4 +354,22 @@ int encode_record(const void *data, size_t size)
 		encode_forget_process(h->tgid);
 	}
 	return 0;
+}
+
+void encode_cpu_sample(const struct cpu_sample *s)
+{
+	struct ev_hdr h = {.type = 0, .tgid = s->pid, .tid = s->pid, .vpid = s->vpid, .ts_ns = s->ts_ns,
+			   .cgroup_id = s->cgroup_id};
+	memcpy(h.comm, s->comm, COMM_LEN);
+	struct sbuf *b = sender_open_batch();
+	size_t start = b->len;
+	struct jobj o;
+	begin(&o, b, "aiops.process.sample", &h);
+	jo_f64(&o, "process.cpu.time", s->cpu_time_s);
+	jo_f64(&o, "process.cpu.utilization", s->utilization);
+	jo_f64(&o, "aiops.process.cpu.cores", s->cores);
+	jo_u64(&o, "aiops.sample.interval_ms", s->interval_ms);
+	command_line(&o, s->args, s->args_len, s->args_truncated);
+	jo_end(&o);
+	finish(b, start);
 }

@@ -10,6 +10,9 @@ void encode_init(const struct config *cfg);
 void encode_clock_sync(void);
 /* Encodes one record (and any security alert it implies) into the sender's open batch. */
 int encode_record(const void *data, size_t size);
+struct cpu_sample;
+/* Encodes one aiops.process.sample event (see cpusample.h). */
+void encode_cpu_sample(const struct cpu_sample *s);
 /* Drops what is cached about a process (it exited or exec'd). */
 void encode_forget_process(uint32_t tgid);
 #endif

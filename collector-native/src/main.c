@@ -19,6 +19,7 @@
 #include "collector.h"
 #include "collector.skel.h"
 #include "config.h"
+#include "cpusample.h"
 #include "encode.h"
 #include "meta.h"
 #include "sbuf.h"
@@ -274,7 +275,9 @@ int main(int argc, char **argv)
 	fprintf(stderr, "rootline-collector %s: watching host %s%s, sending to %s\n", COLLECTOR_VERSION, meta_host_name(),
 		cfg.n_cgroups ? " (cgroup filter on)" : "", cfg.ingest_url ? cfg.ingest_url : "stdout");
 
-	uint64_t last_flush = now_ms(), last_stats = 0;
+	uint64_t last_flush = now_ms(), last_stats = 0, last_sample = 0;
+	if (cfg.cpu_sample_ms)
+		cpusample_init(&cfg);
 	while (!stop) {
 		/* Records are submitted without wakeups; the kernel only wakes us when the ring is a quarter full. */
 		int n = ring_buffer__poll(rb, (int)cfg.poll_ms);
@@ -290,6 +293,10 @@ int main(int argc, char **argv)
 			sender_set_ring_full(read_counter(skel, CNT_RING_FULL)); /* the batch reports drops up to now */
 			sender_flush();
 			last_flush = t;
+		}
+		if (cfg.cpu_sample_ms && t - last_sample >= cfg.cpu_sample_ms) {
+			cpusample_tick(); /* the first pass only takes the baseline */
+			last_sample = t;
 		}
 		if (t - last_stats >= 1000) {
 			encode_clock_sync();

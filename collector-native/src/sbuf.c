@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
+#include <math.h>
 
 void sb_init(struct sbuf *b, size_t cap)
 {
@@ -174,4 +175,20 @@ void jo_u64s(struct jobj *o, const char *k, uint64_t v)
 	sb_putc(o->b, '"');
 	sb_u64(o->b, v);
 	sb_putc(o->b, '"');
+}
+
+void jo_f64(struct jobj *o, const char *k, double v)
+{
+	char buf[64];
+	if (!isfinite(v) || v > 1e18 || v < -1e18)
+		v = 0;
+	int n = snprintf(buf, sizeof(buf), "%.6f", v);
+	while (n > 1 && buf[n - 1] == '0')
+		n--;
+	if (buf[n - 1] == '.')
+		n--;
+	if (n == 2 && buf[0] == '-' && buf[1] == '0')
+		buf[0] = '0', n = 1;
+	key(o, k);
+	sb_putn(o->b, buf, (size_t)n);
 }

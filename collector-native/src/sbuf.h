@@ -48,6 +48,8 @@ void jo_strn(struct jobj *o, const char *key, const char *s, size_t n);
 void jo_u64(struct jobj *o, const char *key, uint64_t v);
 void jo_i64(struct jobj *o, const char *key, int64_t v);
 void jo_bool(struct jobj *o, const char *key, bool v);
+/* A JSON number with at most 6 decimals (trailing zeros dropped); NaN and infinities become 0. */
+void jo_f64(struct jobj *o, const char *key, double v);
 /* A uint64 as a decimal string: nanosecond times overflow JSON's exact integer range. */
 void jo_u64s(struct jobj *o, const char *key, uint64_t v);
 #endif

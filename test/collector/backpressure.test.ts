@@ -15,6 +15,8 @@ import { freePort } from '../../services/shared/net.ts';
 const RUNS = 20;
 const RECORDS = 1 + 2 * RUNS + 1; // exec of the loop shell, exec + exit of each /bin/true, exit of the shell
 const TOKEN = 'backpressure-token-0123456789';
+/** Exact event counts: no per-process CPU samples (from /proc, not records) in these runs. */
+const NO_SAMPLES = ['--cpu-sample-ms', '0'];
 const cleanup = new Cleanup();
 after(() => cleanup.run());
 
@@ -57,7 +59,7 @@ describe('collector: ingest overloaded or down', { skip: rootSkipReason() }, () 
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     cleanup.after(() => new Promise<void>((r) => server.close(() => r())));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const collector = await startCollector(cleanup, { ingest: url, token: TOKEN, cgroups: [cg.path] });
+    const collector = await startCollector(cleanup, { ingest: url, token: TOKEN, cgroups: [cg.path], args: NO_SAMPLES });
 
     await workload(cg);
     const until = Date.now() + 20_000;
@@ -77,7 +79,7 @@ describe('collector: ingest overloaded or down', { skip: rootSkipReason() }, () 
     const closedPort = await freePort(); // nothing listens there
     const collector = await startCollector(cleanup, {
       ingest: `http://127.0.0.1:${closedPort}`, token: TOKEN, cgroups: [cg.path],
-      args: ['--buffer-events', '10', '--batch-events', '5'],
+      args: ['--buffer-events', '10', '--batch-events', '5', ...NO_SAMPLES],
     });
     await workload(cg);
     await new Promise((r) => setTimeout(r, 500)); // the last flush tick

@@ -11,6 +11,7 @@ export const EVENT_NAMES = [
   'aiops.http.request',
   'aiops.process.exec',
   'aiops.process.exit',
+  'aiops.process.sample',
   'aiops.security.alert',
 ] as const;
 
