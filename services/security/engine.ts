@@ -21,6 +21,18 @@ export interface Match {
 const RECENT_MS = 10 * 60_000;
 const MAX_PROCESSES = 50_000;
 
+/** mount(2) flags by bit (linux/mount.h), so rules can name them: a propagation change is not a new mount. */
+const MOUNT_FLAGS: [number, string][] = [
+  [1, 'MS_RDONLY'], [2, 'MS_NOSUID'], [4, 'MS_NODEV'], [8, 'MS_NOEXEC'], [16, 'MS_SYNCHRONOUS'], [32, 'MS_REMOUNT'], [64, 'MS_MANDLOCK'],
+  [128, 'MS_DIRSYNC'], [1024, 'MS_NOATIME'], [2048, 'MS_NODIRATIME'], [4096, 'MS_BIND'], [8192, 'MS_MOVE'], [16384, 'MS_REC'],
+  [32768, 'MS_SILENT'], [1 << 16, 'MS_POSIXACL'], [1 << 17, 'MS_UNBINDABLE'], [1 << 18, 'MS_PRIVATE'], [1 << 19, 'MS_SLAVE'],
+  [1 << 20, 'MS_SHARED'], [1 << 21, 'MS_RELATIME'], [1 << 24, 'MS_STRICTATIME'], [1 << 25, 'MS_LAZYTIME'],
+];
+
+export function mountFlagNames(flags: number): string[] {
+  return MOUNT_FLAGS.filter(([bit]) => (flags & bit) !== 0).map(([, name]) => name);
+}
+
 interface ProcessState {
   cores?: number;
   coresAt?: number;
@@ -54,6 +66,7 @@ export class SecurityEngine {
       if (v.newPeer !== undefined) derived['aiops.baseline.new_peer'] = v.newPeer;
       if (v.newListenPort !== undefined) derived['aiops.baseline.new_listen_port'] = v.newListenPort;
     }
+    if (e['aiops.mount.flags'] !== undefined) derived['aiops.mount.flag_names'] = mountFlagNames(Number(e['aiops.mount.flags']) || 0);
     this.processFields(e, t, derived);
     const out: Match[] = [];
     for (const rule of this.ruleSet.rules) {

@@ -100,7 +100,9 @@ describe('security engine', () => {
     const fact = { 'event.name': 'aiops.security.alert', 'host.name': 'h1', 'process.pid': '11', 'container.id': 'abc' };
     assert.deepEqual(names(e, { ...fact, 'aiops.syscall': 'openat', 'file.path': '/etc/shadow' }), ['Write below etc']);
     assert.deepEqual(names(e, { ...fact, 'aiops.syscall': 'openat', 'file.path': '/usr/bin/ls' }), ['Write below binary dir']);
-    assert.deepEqual(names(e, { ...fact, 'aiops.syscall': 'mount', 'aiops.mount.target': '/mnt' }), ['Mount Launched in Container']);
+    assert.deepEqual(names(e, { ...fact, 'aiops.syscall': 'mount', 'aiops.mount.target': '/mnt', 'aiops.mount.flags': '0' }), ['Mount Launched in Container']);
+    assert.deepEqual(names(e, { ...fact, 'aiops.syscall': 'mount', 'aiops.mount.source': '/', 'aiops.mount.target': '/host', 'aiops.mount.flags': String(4096 | 16384) }), ['Mount Launched in Container'], 'a bind mount of the host');
+    assert.deepEqual(names(e, { ...fact, 'aiops.syscall': 'mount', 'aiops.mount.target': '/', 'aiops.mount.flags': String(16384 | (1 << 18)) }), [], 'making mounts private (unshare, runtimes) is no mount');
     assert.deepEqual(names(e, { ...fact, 'aiops.syscall': 'dup2', 'aiops.dup.newfd': '0' }), ['Redirect STDOUT/STDIN to Network Connection in Container']);
     assert.deepEqual(names(e, { ...fact, 'aiops.security.kind': 'new_listen_port', 'network.local.port': '4444' }), ['New listening port']);
     // Host processes: container rules stay quiet.

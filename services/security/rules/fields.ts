@@ -37,11 +37,12 @@ const FACTS = [
 ];
 
 /** Derived by the engine: the workload, whether it runs in a container, its learned baseline's verdict, and the
- * process's recent outbound ports and CPU (so one rule can join a connection and a CPU sample). */
+ * process's recent outbound ports and CPU (so one rule can join a connection and a CPU sample), and mount flags
+ * by name (MS_BIND…). */
 export const DERIVED = [
   'aiops.workload', 'aiops.container',
   'aiops.baseline.learning', 'aiops.baseline.new_process', 'aiops.baseline.new_peer', 'aiops.baseline.new_listen_port',
-  'aiops.process.peer_ports', 'aiops.process.recent_cpu_cores',
+  'aiops.process.peer_ports', 'aiops.process.recent_cpu_cores', 'aiops.mount.flag_names',
 ] as const;
 
 export const KNOWN_FIELDS: ReadonlySet<string> = new Set([...COMMON, ...TCP, ...HTTP, ...PROCESS, ...FACTS, ...DERIVED]);
