@@ -73,14 +73,26 @@ export class Baselines {
       this.dirty = true;
       return !learning;
     };
+    const quietly = (set: Set<string>, item: string) => {
+      if (item && !set.has(item) && set.size < this.maxItems) {
+        set.add(item);
+        this.dirty = true;
+      }
+    };
     const name = s(e['event.name']);
-    if (name === 'aiops.process.exec') v.newProcess = learn(b.processes, s(e['process.executable.path']) || s(e['process.executable.name']));
+    const exe = s(e['process.executable.path']) || s(e['process.executable.name']);
+    if (name === 'aiops.process.exec') v.newProcess = learn(b.processes, exe);
     else if (name === 'aiops.tcp.listen' && s(e['aiops.listen.action']) === 'open') v.newListenPort = learn(b.ports, s(e['network.local.port']));
     else if (name === 'aiops.tcp.connection' && s(e['aiops.tcp.direction']) === 'outbound') {
       const peer = s(e['server.address']) || s(e['network.peer.address']);
       const port = s(e['server.port']) || s(e['network.peer.port']);
       if (peer) v.newPeer = learn(b.peers, `${peer}:${port}`);
     }
+    // What a workload already did before monitoring began shows in its other events: the programs behind its
+    // connections and samples, the ports it accepts on. Learned without judging, so a restart of a service
+    // that was running when the collector started is not a deviation.
+    if (name !== 'aiops.process.exec' && exe) quietly(b.processes, exe);
+    if (name === 'aiops.tcp.connection' && s(e['aiops.tcp.direction']) === 'inbound') quietly(b.ports, s(e['network.local.port']) || s(e['server.port']));
     return v;
   }
 

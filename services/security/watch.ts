@@ -102,6 +102,8 @@ export class SecurityWatch {
   private savedMatched = 0;
   /** Rule matches since start. */
   matched = 0;
+  /** Events judged since start. */
+  judged = 0;
 
   constructor(
     private readonly telemetry: TelemetryStore,
@@ -169,6 +171,7 @@ export class SecurityWatch {
           'process.pid': r.process_pid ? String(r.process_pid) : r.attributes['process.pid'], 'process.executable.name': r.process_executable_name,
         };
         const t = Number(BigInt(r.t_ns) / 1_000_000n);
+        this.judged++;
         for (const m of this.engine.evaluate(e, t)) {
           this.matched++;
           const a = alertOf(m);
