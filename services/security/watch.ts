@@ -20,8 +20,9 @@ import { type Match } from './engine.ts';
 import type { Event } from './rules/condition.ts';
 import type { Priority } from './rules/load.ts';
 import { ids } from '../topology/model.ts';
+import { SECURITY_DETECTOR } from '../shared/security-labels.ts';
 
-export const DETECTOR = 'rootline-security';
+export const DETECTOR = SECURITY_DETECTOR;
 
 export interface SecurityWatchSettings {
   intervalMs: number;

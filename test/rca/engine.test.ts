@@ -120,6 +120,23 @@ describe('fault-tree RCA on hand-built graphs', () => {
     assert.equal(causes[0]!.kind, 'security_event');
   });
 
+  it('names a flagged process beside a slow service as the cause (a miner reached through the node it shares)', () => {
+    // checkout's own time grows; nothing it calls is anomalous; on its node, a process the security watch
+    // flagged starts burning CPU. Without the security event, that process is no candidate at all.
+    const slow = series('service:checkout', 'span.self_time.p90', 'network_delay', 20, 90);
+    const miner = { ...series('process:node-2/4242', 'process.cpu.cores', 'cpu_saturation', 0, 0.98), scaleFloor: 0.05 };
+    const flagged = { entity: 'process:node-2/4242', t: T + 30_000, rule: 'Known crypto miner launched', on: ['host:node-2', 'node:node-2'] };
+    const causes = run([slow, miner], { symptom: 'service:checkout', security: [flagged] });
+    assert.equal(causes[0]!.entity, 'process:node-2/4242');
+    assert.equal(causes[0]!.kind, 'security_event');
+    assert.deepEqual(causes[0]!.path, ['service:checkout', 'pod:shop/checkout-1', 'node:node-2', 'process:node-2/4242']);
+    assert.ok(causes[0]!.evidence.some((e) => e.signal === 'process.cpu.cores'), 'its CPU is evidence');
+    assert.ok(causes[0]!.evidence.some((e) => e.indicator.startsWith('Known crypto miner launched')), 'and the rule that fired');
+    // On another machine, the same flagged process explains nothing here.
+    const elsewhere = run([slow, miner], { symptom: 'service:checkout', security: [{ ...flagged, on: ['host:node-9'] }] });
+    assert.equal(elsewhere[0]!.entity, 'service:checkout');
+  });
+
   it('finds nothing in a healthy system, and gives the same answer every time', () => {
     assert.deepEqual(run([]), []);
     const a = run([series('pod:shop/cart-1', 'memory.working_set', 'memory', 200, 900)]);

@@ -48,7 +48,12 @@ export interface SecurityEvent {
   entity: string;
   t: number;
   rule: string;
+  /** The machine entities (host:, node:) it runs on: a flagged workload there competes with what runs beside it. */
+  on?: string[];
 }
+
+/** Where RCA reads security events from (the security watch's alerts, through the alert service). */
+export type SecuritySource = (from: number, to: number) => SecurityEvent[];
 
 /** A trace whose API call sequence the prediction model found anomalous (a `sequence_anomaly` event). */
 export interface ApiSequenceEvent {

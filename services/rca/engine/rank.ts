@@ -46,7 +46,7 @@ interface Scored {
 }
 
 const weighted = (e: { strength: number; inclusive: boolean; explained: boolean }) =>
-  e.strength * (e.inclusive ? (e.explained ? WEIGHT.explained : WEIGHT.inclusive) : WEIGHT.exclusive);
+  e.strength * (e.explained ? WEIGHT.explained : e.inclusive ? WEIGHT.inclusive : WEIGHT.exclusive);
 
 /** What each entity depends on or runs on: horizontal `from` depends on `to`; vertical `to` runs on `from`. */
 export function dependencyMap(edges: RcaInput['edges']): Map<string, string[]> {
@@ -104,6 +104,18 @@ export function candidates(symptom: string | readonly string[], deps: Map<string
 export function rankCauses(input: RcaInput, limit = 10): Cause[] {
   const deps = dependencyMap(input.edges);
   const parent = candidates([input.symptom, ...(input.symptoms ?? [])], deps, 8, callerMap(input.edges));
+  const window = input.changeWindowMs ?? 30 * 60_000;
+  // A workload a security rule flagged on a machine a candidate runs on competes with everything there (a
+  // miner starves its neighbours of CPU): it is a candidate, reached through that machine.
+  const neighbours = new Map<string, string>();
+  for (const e of input.security ?? []) {
+    if (parent.has(e.entity) || e.t > input.t + 5 * 60_000 || e.t < input.t - window) continue;
+    const via = e.on?.find((m) => parent.has(m));
+    if (via) {
+      parent.set(e.entity, via);
+      neighbours.set(e.entity, via);
+    }
+  }
   const pathTo = (id: string) => {
     const p: string[] = [];
     for (let c: string | null | undefined = id; c; c = parent.get(c)) p.unshift(c);
@@ -181,8 +193,20 @@ export function rankCauses(input: RcaInput, limit = 10): Cause[] {
       ev.explained = under.some((d) => earliest(d) <= (ev.onset ?? Infinity) + 60_000);
     }
   }
+  // A flagged neighbour that takes CPU or memory on a machine explains the slowness and saturation of what
+  // runs there, even their own (exclusive) time, when its grab starts no later: contention, not their fault.
+  for (const [n, machine] of neighbours) {
+    const grab = scored.get(n)?.evidence.filter((e) => !e.inclusive && (e.kind === 'cpu_saturation' || e.kind === 'memory'));
+    if (!grab?.length) continue;
+    const onset = Math.min(...grab.map((e) => e.onset ?? Infinity));
+    for (const s of scored.values()) {
+      if (s.entity === n || s.entity === machine || !below(s.entity).has(machine)) continue;
+      for (const ev of s.evidence) {
+        if (['latency', 'network_delay', 'cpu_saturation'].includes(ev.kind) && onset <= (ev.onset ?? Infinity) + 60_000) ev.explained = true;
+      }
+    }
+  }
 
-  const window = input.changeWindowMs ?? 30 * 60_000;
   for (const s of scored.values()) {
     const stack = new Set([s.entity, ...below(s.entity)]);
     let score = 0;

@@ -8,9 +8,11 @@ import type { TelemetryStore } from '../../shared/telemetry/store.ts';
 import type { TopologyStore } from '../../topology/store.ts';
 import type { AlertService } from '../alerts/service.ts';
 import type { Incident } from '../alerts/model.ts';
-import type { ApiSequenceSource, Cause } from './model.ts';
+import type { ApiSequenceSource, Cause, SecurityEvent } from './model.ts';
 import { rankCauses } from './rank.ts';
 import { loadSnapshot } from './snapshot.ts';
+import { SECURITY_DETECTOR, SECURITY_LABELS } from '../../shared/security-labels.ts';
+import { ids } from '../../topology/model.ts';
 
 export interface RcaResult {
   symptom: string;
@@ -41,7 +43,7 @@ export class RcaService {
 
   /** RCA at `t` for one symptom entity, or for several (an incident's): candidates are what any of them depends on. */
   async analyze(symptom: string | readonly string[], t: number): Promise<RcaResult> {
-    const input = await loadSnapshot(this.telemetry, this.topology, symptom, t, {}, this.apiSequences);
+    const input = await loadSnapshot(this.telemetry, this.topology, symptom, t, {}, this.apiSequences, (from, to) => this.securityEvents(from, to));
     const causes = rankCauses(input, 20);
     const implementsOf = new Map<string, string>();
     for (const e of input.edges) if (e.type === 'IMPLEMENTS') implementsOf.set(e.from, e.to);
@@ -53,6 +55,20 @@ export class RcaService {
       if (!prev || prev.score < c.score) services.set(svc, { service: svc, score: c.score, kind: c.kind });
     }
     return { symptom: input.symptom, t, causes, services: [...services.values()].sort((a, b) => b.score - a.score || a.service.localeCompare(b.service)) };
+  }
+
+  /** The security watch's alerts that started in [from, to], as evidence on the entity each rule fired on. */
+  private securityEvents(from: number, to: number): SecurityEvent[] {
+    const out: SecurityEvent[] = [];
+    for (const a of this.alerts?.engine.alerts.values() ?? []) {
+      const l = a.labels;
+      if (l[SECURITY_LABELS.detector] !== SECURITY_DETECTOR || a.startsAt < from || a.startsAt > to) continue;
+      const entity = l[SECURITY_LABELS.entity];
+      if (!entity) continue;
+      const host = l[SECURITY_LABELS.host];
+      out.push({ entity, t: a.startsAt, rule: l.alertname ?? 'security rule', ...(host ? { on: [ids.host(host), ids.node(host)] } : {}) });
+    }
+    return out.sort((x, y) => x.t - y.t || x.entity.localeCompare(y.entity));
   }
 
   /** The entity an incident's RCA starts from: a service if it has one, else its first entity. */

@@ -5,8 +5,7 @@
  */
 import type { TelemetryStore } from '../../shared/telemetry/store.ts';
 import type { TopologyStore } from '../../topology/store.ts';
-import { ids } from '../../topology/model.ts';
-import type { ApiSequenceSource, RcaInput } from './model.ts';
+import type { ApiSequenceSource, RcaInput, SecuritySource } from './model.ts';
 import { callerMap, candidates, dependencyMap } from './rank.ts';
 import { buildSignals, type Row } from './signals.ts';
 
@@ -22,7 +21,7 @@ export interface SnapshotOptions {
   observedAfterMin?: number;
 }
 
-export async function loadSnapshot(telemetry: TelemetryStore, topology: TopologyStore, symptom: string | readonly string[], t: number, o: SnapshotOptions = {}, apiSequences?: ApiSequenceSource): Promise<RcaInput> {
+export async function loadSnapshot(telemetry: TelemetryStore, topology: TopologyStore, symptom: string | readonly string[], t: number, o: SnapshotOptions = {}, apiSequences?: ApiSequenceSource, securitySource?: SecuritySource): Promise<RcaInput> {
   const symptoms = typeof symptom === 'string' ? [symptom] : [...symptom];
   if (symptoms.length === 0) throw new Error('loadSnapshot: no symptom');
   const baseFrom = t - (o.baselineFromMin ?? 40) * 60_000;
@@ -40,12 +39,16 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
   const snap = await topology.window(baseFrom, obsTo);
   const edges = snap.edges.map((e) => ({ from: e.from, to: e.to, type: e.type }));
   const cand = [...candidates(symptoms, dependencyMap(edges), 8, callerMap(edges)).keys()];
+  // Workloads a security rule flagged on a machine a candidate runs on are candidates too (see rankCauses).
+  const security = (securitySource?.(t - 30 * 60_000, t + 5 * 60_000) ?? []).filter((e) => cand.includes(e.entity) || e.on?.some((m) => cand.includes(m)));
+  for (const e of security) if (!cand.includes(e.entity)) cand.push(e.entity);
+  const procs = cand.filter((c) => c.startsWith('process:'));
   const names = (prefix: string) => cand.filter((c) => c.startsWith(prefix)).map((c) => c.slice(prefix.length));
   const services = names('service:').map((n) => n.split('/').pop()!);
   const pods = names('pod:').map((n) => n.split('/').pop()!);
   const nodes = names('node:');
-  Object.assign(p, { services, pods, nodes });
-  const [metricRows, spanRows, edgeRows, logRows, errorLogs, connRows, changes, security, flows] = await Promise.all([
+  Object.assign(p, { services, pods, nodes, procs });
+  const [metricRows, spanRows, edgeRows, logRows, errorLogs, connRows, changes, procRows, flows] = await Promise.all([
     // Node metrics belong to the node; where the data does not name the node they are skipped (on a pod they
     // would blame every pod of a busy node).
     telemetry.query<Row>(
@@ -112,10 +115,12 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
       p,
     ),
     topology.changes(t - 30 * 60_000, t + 60_000),
-    telemetry.query<{ host: string; pid: number; pod: string; ns: string; rule: string; t: number }>(
-      `SELECT host_name AS host, process_pid AS pid, k8s_pod_name AS pod, k8s_namespace_name AS ns, attributes['security_rule.name'] AS rule,
-              toUnixTimestamp64Milli(timestamp) AS t
-       FROM ${db}.collector_events WHERE ${win} AND event_name = 'aiops.security.alert' ORDER BY timestamp LIMIT 1000`,
+    // CPU the collector samples per process (cores; only samples of 0.05 cores or more are sent).
+    telemetry.query<Row>(
+      `SELECT concat('process:', host_name, '/', toString(process_pid)) AS entity, 'process.cpu.cores' AS signal, ${minute} AS minute,
+              max(toFloat64OrZero(attributes['aiops.process.cpu.cores'])) AS value
+       FROM ${db}.collector_events WHERE ${win} AND event_name = 'aiops.process.sample' AND entity IN {procs:Array(String)}
+       GROUP BY entity, minute`,
       p,
     ),
     // Anomalous API flows from the prediction role, over the same window as changes.
@@ -125,6 +130,14 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
   // Service-graph labels name services without their namespace: map each name to the candidate it denotes.
   const serviceIds = new Map<string, string>();
   for (const id of cand) if (id.startsWith('service:')) serviceIds.set(id.slice(id.lastIndexOf('/') + 1).replace(/^service:/, ''), id);
+  // A process without a CPU sample in a minute used less than the sampling threshold (or did not run): zero,
+  // so a process that appears and burns CPU stands out against the quiet before it.
+  const sampled = new Map<string, Set<number>>();
+  for (const r of procRows) sampled.set(r.entity, (sampled.get(r.entity) ?? new Set()).add(Number(r.minute)));
+  for (const [entity, have] of sampled) {
+    for (let m = Math.floor(baseFrom / 60_000) * 60_000; m < obsTo; m += 60_000) if (!have.has(m)) procRows.push({ entity, signal: 'process.cpu.cores', minute: m, value: 0 });
+  }
+  metricRows.push(...procRows);
   const signals = buildSignals({ serviceIds, metricRows, spanRows, edgeRows, logRows, connRows, errorLogs: errorLogs.map((l) => ({ ...l, t: Number(l.t) })).reverse() }, { t, baseFrom, baseTo, obsFrom, obsTo });
   return {
     symptom: symptoms[0]!,
@@ -134,7 +147,7 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
     edges,
     signals: signals.sort((a, b) => (a.entity + a.signal).localeCompare(b.entity + b.signal)),
     changes: changes.map((c) => ({ entity: c.entity, t: c.t, attr: c.attr, before: c.before, after: c.after })),
-    security: security.map((s) => ({ entity: s.pod ? ids.pod(s.ns || 'default', s.pod) : ids.process(s.host, s.pid), t: Number(s.t), rule: s.rule })),
+    security,
     apiSequences: flows.filter((f) => cand.includes(f.entity)),
   };
 }
