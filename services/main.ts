@@ -15,7 +15,7 @@ import { createQueueBackend } from './shared/queue/index.ts';
 import { createTopologyRole, createTopologyStore, requestExtraction, type TopologyRole, type TopologyStore } from './topology/index.ts';
 import { createRcaRole, type ApiSequenceEvent, type RcaRole } from './rca/index.ts';
 import { createPredictRole, type PredictRole } from './predict/index.ts';
-import { createSecurityRole, type SecurityRole } from './security/index.ts';
+import { createSecurityRole, RulesError, type SecurityRole } from './security/index.ts';
 
 export interface RunningService {
   url: string;
@@ -177,7 +177,15 @@ export async function main(argv: string[]): Promise<number> {
     }
     const log = pino({ level: config.logLevel });
     ensureToken(config, log);
-    const svc = await startService(config, log);
+    let svc: RunningService;
+    try {
+      svc = await startService(config, log);
+    } catch (err) {
+      // A rules file that does not load is a configuration error: say what is wrong with it, no stack.
+      if (!(err instanceof RulesError)) throw err;
+      for (const p of err.problems) console.error(p);
+      return 2;
+    }
     await new Promise<void>((done) => {
       const stop = (signal: string) => {
         log.info({ signal }, 'shutting down');
@@ -213,7 +221,7 @@ export async function main(argv: string[]): Promise<number> {
       console.error('usage: rootline security check-rules <file.yaml>');
       return 2;
     }
-    const { readRulesFile, RulesError } = await import('./security/index.ts');
+    const { readRulesFile } = await import('./security/index.ts');
     try {
       const r = readRulesFile(file);
       console.log(`${file}: ${r.rules.length} rules, ${r.macros} macros, ${r.lists} lists: ok`);
