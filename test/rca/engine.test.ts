@@ -135,6 +135,9 @@ describe('fault-tree RCA on hand-built graphs', () => {
     // On another machine, the same flagged process explains nothing here.
     const elsewhere = run([slow, miner], { symptom: 'service:checkout', security: [{ ...flagged, on: ['host:node-9'] }] });
     assert.equal(elsewhere[0]!.entity, 'service:checkout');
+    // A notice (a new listening port) on that process says nothing hostile: no candidate through the machine.
+    const notice = run([slow, miner], { symptom: 'service:checkout', security: [{ ...flagged, rule: 'New listening port', severity: 'info' }] });
+    assert.equal(notice[0]!.entity, 'service:checkout');
   });
 
   it('finds nothing in a healthy system, and gives the same answer every time', () => {

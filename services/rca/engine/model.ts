@@ -50,6 +50,8 @@ export interface SecurityEvent {
   rule: string;
   /** The machine entities (host:, node:) it runs on: a flagged workload there competes with what runs beside it. */
   on?: string[];
+  /** The alert's severity; only `critical` and `error` (or none given) can be a root cause. */
+  severity?: string;
 }
 
 /** Where RCA reads security events from (the security watch's alerts, through the alert service). */

@@ -107,14 +107,16 @@ export function rankCauses(input: RcaInput, limit = 10): Cause[] {
   const window = input.changeWindowMs ?? 30 * 60_000;
   // A workload a security rule flagged on a machine a candidate runs on competes with everything there (a
   // miner starves its neighbours of CPU): it is a candidate, reached through that machine.
+  // Notices (a new listening port, a baseline deviation) say something changed, not that it is hostile: only
+  // critical and error rules count as a cause here.
+  const security = (input.security ?? []).filter((e) => e.severity === undefined || e.severity === 'critical' || e.severity === 'error');
   const neighbours = new Map<string, string>();
-  for (const e of input.security ?? []) {
-    if (parent.has(e.entity) || e.t > input.t + 5 * 60_000 || e.t < input.t - window) continue;
-    const via = e.on?.find((m) => parent.has(m));
-    if (via) {
-      parent.set(e.entity, via);
-      neighbours.set(e.entity, via);
-    }
+  for (const e of security) {
+    if (e.t > input.t + 5 * 60_000 || e.t < input.t - window) continue;
+    const via = e.on?.find((m) => parent.has(m) && m !== e.entity);
+    if (!via) continue;
+    if (!parent.has(e.entity)) parent.set(e.entity, via);
+    neighbours.set(e.entity, via);
   }
   const pathTo = (id: string) => {
     const p: string[] = [];
@@ -216,14 +218,14 @@ export function rankCauses(input: RcaInput, limit = 10): Cause[] {
     score += 0.1 * rest.reduce((a, b) => a + b, 0);
     const anomalous = score > 0;
     const change = (input.changes ?? []).find((c) => c.entity === s.entity && c.t <= input.t && c.t >= input.t - window);
-    const security = (input.security ?? []).find((e) => (e.entity === s.entity || stack.has(e.entity)) && e.t <= input.t + 5 * 60_000 && e.t >= input.t - window);
+    const flagged = security.find((e) => (e.entity === s.entity || stack.has(e.entity)) && e.t <= input.t + 5 * 60_000 && e.t >= input.t - window);
     if (change && anomalous) {
       score += 0.3;
       s.evidence.push({ signal: 'topology.change', indicator: `${change.attr}: ${change.before} → ${change.after}`, baseline: 0, observed: 1, z: 0, onset: change.t, kind: 'recent_change', inclusive: false, strength: 0.3, explained: false });
     }
-    if (security && (anomalous || security.entity === s.entity)) {
+    if (flagged && (anomalous || flagged.entity === s.entity)) {
       score += 0.5;
-      s.evidence.push({ signal: 'security.alert', indicator: `${security.rule} on ${security.entity}`, baseline: 0, observed: 1, z: 0, onset: security.t, kind: 'security_event', inclusive: false, strength: 0.5, explained: false });
+      s.evidence.push({ signal: 'security.alert', indicator: `${flagged.rule} on ${flagged.entity}`, baseline: 0, observed: 1, z: 0, onset: flagged.t, kind: 'security_event', inclusive: false, strength: 0.5, explained: false });
     }
     // Anomalous API flows at this entity around the incident: behavioural evidence, strongest first.
     const flows = (input.apiSequences ?? []).filter((a) => a.entity === s.entity && a.t <= input.t + 5 * 60_000 && a.t >= input.t - window);

@@ -66,7 +66,7 @@ export class RcaService {
       const entity = l[SECURITY_LABELS.entity];
       if (!entity) continue;
       const host = l[SECURITY_LABELS.host];
-      out.push({ entity, t: a.startsAt, rule: l.alertname ?? 'security rule', ...(host ? { on: [ids.host(host), ids.node(host)] } : {}) });
+      out.push({ entity, t: a.startsAt, rule: l.alertname ?? 'security rule', severity: l.severity ?? 'info', ...(host ? { on: [ids.host(host), ids.node(host)] } : {}) });
     }
     return out.sort((x, y) => x.t - y.t || x.entity.localeCompare(y.entity));
   }

@@ -21,6 +21,9 @@ export interface SnapshotOptions {
   observedAfterMin?: number;
 }
 
+/** The collector sends a process's CPU sample only from 0.05 cores (its --cpu-min-cores default). */
+const PROCESS_CPU_FLOOR = 0.05;
+
 export async function loadSnapshot(telemetry: TelemetryStore, topology: TopologyStore, symptom: string | readonly string[], t: number, o: SnapshotOptions = {}, apiSequences?: ApiSequenceSource, securitySource?: SecuritySource): Promise<RcaInput> {
   const symptoms = typeof symptom === 'string' ? [symptom] : [...symptom];
   if (symptoms.length === 0) throw new Error('loadSnapshot: no symptom');
@@ -139,6 +142,8 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
   }
   metricRows.push(...procRows);
   const signals = buildSignals({ serviceIds, metricRows, spanRows, edgeRows, logRows, connRows, errorLogs: errorLogs.map((l) => ({ ...l, t: Number(l.t) })).reverse() }, { t, baseFrom, baseTo, obsFrom, obsTo });
+  // Deviations in process CPU are measured in at least the sampling threshold: a zero baseline has no spread.
+  for (const s of signals) if (s.signal === 'process.cpu.cores') s.scaleFloor = Math.max(s.scaleFloor ?? 0, PROCESS_CPU_FLOOR);
   return {
     symptom: symptoms[0]!,
     ...(symptoms.length > 1 ? { symptoms: symptoms.slice(1) } : {}),
