@@ -93,6 +93,14 @@ export class Baselines {
     // that was running when the collector started is not a deviation.
     if (name !== 'aiops.process.exec' && exe) quietly(b.processes, exe);
     if (name === 'aiops.tcp.connection' && s(e['aiops.tcp.direction']) === 'inbound') quietly(b.ports, s(e['network.local.port']) || s(e['server.port']));
+    // Connections are reported when they close, and not at all when they opened before the collector started:
+    // a keep-alive client's connections can outlive the learning period without one report, and its first
+    // reconnection after it (the server restarted) would look new. Its requests over them do show while it
+    // learns, as HTTP client events with the same server address and port. Only while learning: after it, a
+    // new destination is judged when its connection closes.
+    if (learning && name === 'aiops.http.request' && s(e['aiops.http.side']) === 'client' && s(e['server.address'])) {
+      quietly(b.peers, `${s(e['server.address'])}:${s(e['server.port'])}`);
+    }
     return v;
   }
 

@@ -20,6 +20,11 @@ export interface Match {
 /** How long a process's CPU sample and outbound ports count as "recent". */
 const RECENT_MS = 10 * 60_000;
 const MAX_PROCESSES = 50_000;
+/**
+ * How long (wall time, from when it was judged) a new program started from outside its workload waits for its
+ * process's next event: an exec straight into a program the workload knows makes it a wrapper (see evaluate).
+ */
+export const WRAPPER_HOLD_MS = 5000;
 
 /** mount(2) flags by bit (linux/mount.h), so rules can name them: a propagation change is not a new mount. */
 const MOUNT_FLAGS: [number, string][] = [
@@ -29,8 +34,19 @@ const MOUNT_FLAGS: [number, string][] = [
   [1 << 20, 'MS_SHARED'], [1 << 21, 'MS_RELATIME'], [1 << 24, 'MS_STRICTATIME'], [1 << 25, 'MS_LAZYTIME'],
 ];
 
+const str = (v: unknown) => (v === undefined || v === null ? '' : String(v));
+
 export function mountFlagNames(flags: number): string[] {
   return MOUNT_FLAGS.filter(([bit]) => (flags & bit) !== 0).map(([, name]) => name);
+}
+
+type Derived = Record<string, Value | undefined>;
+
+/** An exec judged a new program, waiting to learn whether it only wraps a known one. */
+interface Held {
+  derived: Derived;
+  t: number;
+  seenAt: number;
 }
 
 interface ProcessState {
@@ -41,6 +57,10 @@ interface ProcessState {
 
 export class SecurityEngine {
   private readonly processes = new Map<string, ProcessState>();
+  /** The workload of each process seen (host/pid), to tell a program started from inside its workload from one started from outside. */
+  private readonly owners = new Map<string, string>();
+  /** Execs held by process (host/pid), in order. */
+  private readonly held = new Map<string, Held[]>();
 
   constructor(private ruleSet: RuleSet, readonly baselines: Baselines) {}
 
@@ -53,10 +73,21 @@ export class SecurityEngine {
     this.ruleSet = rules;
   }
 
-  /** Every rule `e` (at time `t`, epoch ms) matches, in rule order. */
-  evaluate(e: Event, t: number): Match[] {
+  /**
+   * Every rule `e` (at time `t`, epoch ms) matches, in rule order, with the matches of execs held before it.
+   *
+   * An exec the baseline calls a new program, started from outside its workload (by the container runtime:
+   * an entrypoint, an exec'd probe), is held until its process's next event. When that is an exec of a program
+   * the workload knows, the held one only wrapped it (`sh -c '… exec node …'`, `env`, `su-exec`): it is judged
+   * as no new program. An entrypoint's wrapper runs before monitoring begins and is never seen while learning,
+   * so otherwise every restart after learning would be a deviation. The program it becomes is judged as ever;
+   * a shell started by the workload's own processes (command injection), or with a terminal, is never held.
+   * Anything else, or {@link WRAPPER_HOLD_MS} without a next event ({@link release}), lets the held exec stand
+   * as judged.
+   */
+  evaluate(e: Event, t: number, now = Date.now()): Match[] {
     const workload = workloadOf(e);
-    const derived: Record<string, Value | undefined> = { ...e, 'aiops.workload': workload };
+    const derived: Derived = { ...e, 'aiops.workload': workload };
     derived['aiops.container'] = !!(e['container.id'] || e['k8s.pod.uid'] || e['k8s.pod.name']);
     // Facts the collector classified are not behaviour to learn: only execs, listens and connections are.
     if (e['event.name'] !== 'aiops.security.alert') {
@@ -68,6 +99,57 @@ export class SecurityEngine {
     }
     if (e['aiops.mount.flags'] !== undefined) derived['aiops.mount.flag_names'] = mountFlagNames(Number(e['aiops.mount.flags']) || 0);
     this.processFields(e, t, derived);
+
+    const pid = str(e['process.pid']);
+    const host = str(e['host.name']);
+    const key = pid ? `${host}/${pid}` : '';
+    const exec = e['event.name'] === 'aiops.process.exec';
+    const held = key ? this.held.get(key) : undefined;
+    const out: Match[] = [];
+    // The collector's own alert about a held exec (shell_in_container) is evidence of it, not its next step.
+    const evidence = e['event.name'] === 'aiops.security.alert' && !!held?.some((h) => str(h.derived['aiops.seq']) === str(e['aiops.evidence_event_ids']));
+    if (held && !evidence && !(exec && derived['aiops.baseline.new_process'] === true)) {
+      this.held.delete(key);
+      const wrapper = exec && derived['aiops.baseline.new_process'] === false;
+      for (const h of held) {
+        if (wrapper) h.derived['aiops.baseline.new_process'] = false;
+        out.push(...this.match(h.derived, h.t));
+      }
+    }
+    if (key) {
+      const ppid = str(e['process.parent_pid']);
+      const fromOutside = ppid !== '' && this.owners.get(`${host}/${ppid}`) !== workload;
+      if (e['event.name'] === 'aiops.process.exit') this.owners.delete(key);
+      else {
+        if (this.owners.size >= MAX_PROCESSES && !this.owners.has(key)) this.owners.delete(this.owners.keys().next().value!);
+        this.owners.set(key, workload);
+      }
+      // A chain of wrappers (sh → env → node) waits as one. A program with a terminal is someone at work, not a
+      // wrapper: judged at once, so an interactive shell's alert does not wait.
+      const interactive = str(e['process.interactive']) === 'true';
+      if (exec && derived['aiops.baseline.new_process'] === true && (held || (fromOutside && !interactive && this.held.size < MAX_PROCESSES))) {
+        const h = { derived, t, seenAt: now };
+        if (held) held.push(h);
+        else this.held.set(key, [h]);
+        return out;
+      }
+    }
+    out.push(...this.match(derived, t));
+    return out;
+  }
+
+  /** The matches of held execs whose process did nothing more for {@link WRAPPER_HOLD_MS} by `now`: they stand. */
+  release(now: number): Match[] {
+    const out: Match[] = [];
+    for (const [key, held] of this.held) {
+      if (now - held[0]!.seenAt < WRAPPER_HOLD_MS) continue;
+      this.held.delete(key);
+      for (const h of held) out.push(...this.match(h.derived, h.t));
+    }
+    return out;
+  }
+
+  private match(derived: Derived, t: number): Match[] {
     const out: Match[] = [];
     for (const rule of this.ruleSet.rules) {
       if (rule.match(derived)) out.push({ rule, event: derived, t, output: rule.render(derived) });
@@ -75,7 +157,7 @@ export class SecurityEngine {
     return out;
   }
 
-  private processFields(e: Event, t: number, derived: Record<string, Value | undefined>): void {
+  private processFields(e: Event, t: number, derived: Derived): void {
     const pid = e['process.pid'];
     if (pid === undefined || pid === '') return;
     const key = `${String(e['host.name'] ?? '')}/${String(pid)}`;

@@ -132,6 +132,10 @@ export class SecurityWatch {
     clearTimeout(this.timer);
     this.timer = undefined;
     await this.running;
+    // Held execs are not saved (the cursor is past them): they stand now rather than be lost.
+    const alerts: IncomingAlert[] = [];
+    for (const m of this.engine.release(Infinity)) this.raise(m, alerts);
+    if (alerts.length > 0) await this.notify(this.settings.tenant, alerts).catch((err: unknown) => this.log.warn({ err }, 'security alerts at stop not raised'));
     this.saveState();
   }
 
@@ -173,18 +177,10 @@ export class SecurityWatch {
         };
         const t = Number(BigInt(r.t_ns) / 1_000_000n);
         this.judged++;
-        for (const m of this.engine.evaluate(e, t)) {
-          this.matched++;
-          const a = alertOf(m);
-          const key = `${a.labels.alertname}\0${a.labels.workload}\0${a.labels.pid}`;
-          const prev = this.open.get(key);
-          if (prev) prev.last = Math.max(prev.last, t);
-          else {
-            this.open.set(key, { alert: a, last: t });
-            alerts.push(a);
-          }
-        }
+        for (const m of this.engine.evaluate(e, t, now)) this.raise(m, alerts);
       }
+      // Execs the engine held (a possible wrapper) whose process went quiet stand as they were judged.
+      for (const m of this.engine.release(now)) this.raise(m, alerts);
       for (const [id, ins] of this.seen) if (ins < this.cursor - this.settings.overlapMs) this.seen.delete(id);
       // Raised before the cursor is saved: a crash in between re-judges these rows (a duplicate alert is
       // deduplicated downstream by its labels; a lost one would not come back).
@@ -200,6 +196,19 @@ export class SecurityWatch {
     if (resolved.length > 0) await this.notify(this.settings.tenant, resolved);
     if (this.engine.baselines.dirty || this.cursor !== this.savedCursor || resolved.length > 0 || this.matched !== this.savedMatched) this.saveState();
     this.lastTick = now;
+  }
+
+  /** Counts a match, and adds its alert to `alerts` unless the same alert is open (then it is only kept open). */
+  private raise(m: Match, alerts: IncomingAlert[]): void {
+    this.matched++;
+    const a = alertOf(m);
+    const key = `${a.labels.alertname}\0${a.labels.workload}\0${a.labels.pid}`;
+    const prev = this.open.get(key);
+    if (prev) prev.last = Math.max(prev.last, m.t);
+    else {
+      this.open.set(key, { alert: a, last: m.t });
+      alerts.push(a);
+    }
   }
 
   private loadState(): void {

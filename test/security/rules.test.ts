@@ -6,7 +6,7 @@ import { compileCondition, ConditionError, type Event } from '../../services/sec
 import { KNOWN_FIELDS } from '../../services/security/rules/fields.ts';
 import { loadRules, RulesError } from '../../services/security/rules/load.ts';
 import { Baselines, workloadOf } from '../../services/security/baseline.ts';
-import { SecurityEngine } from '../../services/security/engine.ts';
+import { SecurityEngine, WRAPPER_HOLD_MS } from '../../services/security/engine.ts';
 import { alertOf } from '../../services/security/watch.ts';
 import { DEFAULT_RULES_FILE } from '../../services/security/index.ts';
 
@@ -122,6 +122,41 @@ describe('security engine', () => {
     assert.deepEqual(conn('203.0.113.9', 73_000), [], 'once');
     assert.deepEqual(names(e, exec({ ...cg, 'process.executable.path': '/usr/bin/curl', 'process.executable.name': 'curl' }), 74_000), ['Unexpected process in workload']);
     assert.equal(workloadOf({ 'k8s.namespace.name': 'shop', 'k8s.pod.name': 'cart-7d9f8c6b5-x2k4q' }), 'k8s:shop/cart');
+  });
+
+  it('judges a wrapper the runtime starts by the program it execs into', () => {
+    const e = engine();
+    const cg = { 'process.linux.cgroup': '/system.slice/docker-def.scope', 'container.id': 'def' };
+    const run = (pid: string, ppid: string, path: string, t: number, now = t) =>
+      e.evaluate(exec({ ...cg, 'process.pid': pid, 'process.parent_pid': ppid, 'process.executable.path': path, 'process.executable.name': path.split('/').pop()! }), t, now).map((m) => m.rule.name);
+    assert.deepEqual(run('40', '1', '/usr/bin/node', 0), [], 'learning');
+    // After learning, the runtime (pid 1, outside the workload) restarts it through `sh -c '… exec node …'`.
+    assert.deepEqual(run('41', '1', '/bin/sh', 70_000), [], 'held until its next step');
+    assert.deepEqual(run('41', '1', '/usr/bin/node', 70_001), [], 'it only wrapped a known program');
+    // A chain that ends in an unknown program stands, every link of it.
+    assert.deepEqual(run('42', '1', '/usr/bin/env', 71_000), []);
+    assert.deepEqual(run('42', '1', '/usr/bin/curl', 71_001), []);
+    assert.deepEqual(names(e, { ...cg, 'event.name': 'aiops.process.exit', 'host.name': 'h1', 'process.pid': '42' }, 71_500), ['Unexpected process in workload', 'Unexpected process in workload']);
+    // A shell the workload's own process starts (command injection) is judged at once.
+    assert.deepEqual(run('43', '40', '/bin/bash', 72_000), ['Unexpected process in workload']);
+    // Someone at a terminal is judged at once.
+    assert.deepEqual(names(e, exec({ ...cg, 'process.pid': '45', 'process.parent_pid': '1', 'process.executable.path': '/bin/zsh', 'process.executable.name': 'zsh', 'process.interactive': 'true' }), 72_500),
+      ['Terminal shell in container', 'Unexpected process in workload']);
+    // A held exec with no next step stands once the hold is over.
+    assert.deepEqual(run('44', '1', '/usr/bin/python3', 73_000, 5_000_000), []);
+    assert.deepEqual(e.release(5_000_000 + WRAPPER_HOLD_MS - 1), []);
+    assert.deepEqual(e.release(5_000_000 + WRAPPER_HOLD_MS).map((m) => m.rule.name), ['Unexpected process in workload']);
+  });
+
+  it('learns the destinations of keep-alive clients from their requests while learning', () => {
+    const e = engine();
+    const cg = { 'process.linux.cgroup': '/system.slice/docker-f00.scope', 'container.id': 'f00', 'host.name': 'h1', 'process.pid': '50' };
+    const http = (peer: string, t: number) => names(e, { ...cg, 'event.name': 'aiops.http.request', 'aiops.http.side': 'client', 'server.address': peer, 'server.port': '8080' }, t);
+    const conn = (peer: string, t: number) => names(e, { ...cg, 'event.name': 'aiops.tcp.connection', 'aiops.tcp.direction': 'outbound', 'server.address': peer, 'server.port': '8080' }, t);
+    assert.deepEqual(http('10.0.0.7', 0), [], 'a request over a connection opened before the collector, while learning');
+    assert.deepEqual(conn('10.0.0.7', 70_000), [], 'its reconnection after learning is no new destination');
+    assert.deepEqual(http('10.0.0.8', 70_500), [], 'after learning, requests teach nothing');
+    assert.deepEqual(conn('10.0.0.8', 71_000), ['Unexpected outbound connection destination']);
   });
 
   it('joins a process\'s CPU and its pool connection into the miner rule, in either order', () => {
