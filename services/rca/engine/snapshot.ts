@@ -135,10 +135,15 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
   for (const id of cand) if (id.startsWith('service:')) serviceIds.set(id.slice(id.lastIndexOf('/') + 1).replace(/^service:/, ''), id);
   // A process without a CPU sample in a minute used less than the sampling threshold (or did not run): zero,
   // so a process that appears and burns CPU stands out against the quiet before it.
+  // Only up to the newest minute any process was sampled in: minutes not yet seen are unknown, not idle.
   const sampled = new Map<string, Set<number>>();
-  for (const r of procRows) sampled.set(r.entity, (sampled.get(r.entity) ?? new Set()).add(Number(r.minute)));
+  let newest = -Infinity;
+  for (const r of procRows) {
+    sampled.set(r.entity, (sampled.get(r.entity) ?? new Set()).add(Number(r.minute)));
+    newest = Math.max(newest, Number(r.minute));
+  }
   for (const [entity, have] of sampled) {
-    for (let m = Math.floor(baseFrom / 60_000) * 60_000; m < obsTo; m += 60_000) if (!have.has(m)) procRows.push({ entity, signal: 'process.cpu.cores', minute: m, value: 0 });
+    for (let m = Math.floor(baseFrom / 60_000) * 60_000; m <= Math.min(newest, obsTo); m += 60_000) if (!have.has(m)) procRows.push({ entity, signal: 'process.cpu.cores', minute: m, value: 0 });
   }
   metricRows.push(...procRows);
   const signals = buildSignals({ serviceIds, metricRows, spanRows, edgeRows, logRows, connRows, errorLogs: errorLogs.map((l) => ({ ...l, t: Number(l.t) })).reverse() }, { t, baseFrom, baseTo, obsFrom, obsTo });
