@@ -68,8 +68,10 @@ export class Baselines {
     const learning = t - b.first < this.learnMs;
     const v: Verdict = { learning };
     const learn = (set: Set<string>, item: string): boolean => {
-      if (!item || set.has(item)) return false;
-      if (set.size < this.maxItems) set.add(item);
+      // A full set no longer judges (a workload that churns names, e.g. random ports, has no usable baseline
+      // of that kind; it would otherwise alert on every new one forever).
+      if (!item || set.has(item) || set.size >= this.maxItems) return false;
+      set.add(item);
       this.dirty = true;
       return !learning;
     };

@@ -20,6 +20,8 @@ export interface Match {
 /** How long a process's CPU sample and outbound ports count as "recent". */
 const RECENT_MS = 10 * 60_000;
 const MAX_PROCESSES = 50_000;
+/** Recent outbound ports kept per process. */
+const MAX_PORTS = 64;
 /**
  * How long (wall time, from when it was judged) a new program started from outside its workload waits for its
  * process's next event: an exec straight into a program the workload knows makes it a wrapper (see evaluate).
@@ -37,7 +39,10 @@ const MOUNT_FLAGS: [number, string][] = [
 const str = (v: unknown) => (v === undefined || v === null ? '' : String(v));
 
 export function mountFlagNames(flags: number): string[] {
-  return MOUNT_FLAGS.filter(([bit]) => (flags & bit) !== 0).map(([, name]) => name);
+  // Callers may still pass the pre-2.4 magic number MS_MGC_VAL (0xC0ED) in the upper half, which the kernel
+  // discards; read as flags it would claim MS_PRIVATE and MS_SLAVE.
+  const f = (flags & 0xffff0000) >>> 16 === 0xc0ed ? flags & 0xffff : flags;
+  return MOUNT_FLAGS.filter(([bit]) => (f & bit) !== 0).map(([, name]) => name);
 }
 
 type Derived = Record<string, Value | undefined>;
@@ -178,6 +183,8 @@ export class SecurityEngine {
       p.coresAt = t;
     } else if (name === 'aiops.tcp.connection' && e['aiops.tcp.direction'] === 'outbound') {
       const port = String(e['server.port'] ?? e['network.peer.port'] ?? '');
+      // Bounded (a port scan would put thousands in every event): the oldest port makes room.
+      if (port && !p.ports.has(port) && p.ports.size >= MAX_PORTS) p.ports.delete(p.ports.keys().next().value!);
       if (port) p.ports.set(port, t);
     } else if (name === 'aiops.process.exit') {
       this.processes.delete(key);

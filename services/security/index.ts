@@ -78,7 +78,12 @@ export function createSecurityRole(deps: { config: Config; dataDir: string; tele
   };
   // An edited rules file is picked up by itself (polling: editors replace files, which fs.watch loses).
   if (s.rulesFile) watchFile(s.rulesFile, { interval: 2000 }, (cur, prev) => {
-    if (cur.mtimeMs !== prev.mtimeMs || cur.size !== prev.size) reload();
+    if (cur.mtimeMs === prev.mtimeMs && cur.size === prev.size) return;
+    try {
+      reload();
+    } catch (err) {
+      deps.log.error({ err, source }, 'security rules reload failed: the previous rules stay in force');
+    }
   });
   if (s.enabled) watch.start();
   return {

@@ -23,6 +23,10 @@ import { ids } from '../topology/model.ts';
 import { SECURITY_DETECTOR } from '../shared/security-labels.ts';
 
 export const DETECTOR = SECURITY_DETECTOR;
+/** Alerts kept open (to raise each once) at most. */
+const MAX_OPEN = 100_000;
+/** The cursor and baselines are saved at most this often while nothing resolves. */
+const SAVE_EVERY_MS = 10_000;
 
 export interface SecurityWatchSettings {
   intervalMs: number;
@@ -87,7 +91,7 @@ export function alertOf(m: Match): IncomingAlert {
   if (m.rule.reference) annotations.mitre_technique = m.rule.reference;
   if (m.rule.category) annotations.mitre_tactic = m.rule.category;
   if (e['aiops.seq'] !== undefined) annotations.evidence_seq = str(e['aiops.seq']);
-  return { source: 'generic', status: 'firing', labels, annotations, startsAt: m.t };
+  return { source: SECURITY_DETECTOR, status: 'firing', labels, annotations, startsAt: m.t };
 }
 
 export class SecurityWatch {
@@ -99,6 +103,8 @@ export class SecurityWatch {
   /** Alerts raised and not yet resolved, by rule + workload + pid, with their last match. */
   private readonly open = new Map<string, { alert: IncomingAlert; last: number }>();
   private lastTick = 0;
+  private stopped = false;
+  private savedAt = 0;
   private savedCursor = NaN;
   private savedMatched = 0;
   /** Rule matches since start. */
@@ -120,6 +126,7 @@ export class SecurityWatch {
 
   start(): void {
     const loop = () => {
+      if (this.stopped) return;
       this.timer = setTimeout(() => {
         void this.tick().catch((err: unknown) => this.log.warn({ err }, 'security watch tick failed')).finally(loop);
       }, this.settings.intervalMs);
@@ -129,12 +136,13 @@ export class SecurityWatch {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     clearTimeout(this.timer);
     this.timer = undefined;
     await this.running;
     // Held execs are not saved (the cursor is past them): they stand now rather than be lost.
     const alerts: IncomingAlert[] = [];
-    for (const m of this.engine.release(Infinity)) this.raise(m, alerts);
+    for (const m of this.engine.release(Infinity)) this.raise(m, alerts, []);
     if (alerts.length > 0) await this.notify(this.settings.tenant, alerts).catch((err: unknown) => this.log.warn({ err }, 'security alerts at stop not raised'));
     this.saveState();
   }
@@ -154,6 +162,10 @@ export class SecurityWatch {
 
   private async judge(now: number): Promise<void> {
     const db = this.telemetry.database;
+    // Pages: the first from the overlap before the cursor, the next ones strictly after the last row read
+    // (by the sort key), so a backlog larger than a page, or one insert of more rows than a page (all with
+    // one inserted_at), is read through instead of re-read forever.
+    let after: { ins: string; cid: string; seq: string } | undefined;
     for (;;) {
       const from = this.cursor - this.settings.overlapMs;
       const rows = await this.telemetry.query<Row>(
@@ -161,15 +173,23 @@ export class SecurityWatch {
                 toString(seq) AS seq, host_name, process_pid, process_executable_name, attributes
          FROM ${db}.collector_events
          WHERE inserted_at > fromUnixTimestamp64Milli({from:Int64}) AND timestamp > fromUnixTimestamp64Milli({from:Int64}) - INTERVAL 1 DAY
+           -- Parts written before the column was added compute its default when read (the query's time): they
+           -- are not new, and this keeps them out.
+           AND inserted_at < now64(3)
+           ${after ? 'AND (inserted_at, collector_id, seq) > (fromUnixTimestamp64Milli({afterIns:Int64}), {afterCid:String}, {afterSeq:UInt64})' : ''}
          ORDER BY inserted_at, collector_id, seq LIMIT {limit:UInt32}`,
-        { from, limit: this.settings.batch },
+        { from, limit: this.settings.batch, ...(after ? { afterIns: Number(after.ins), afterCid: after.cid, afterSeq: after.seq } : {}) },
       );
+      const last = rows.at(-1);
+      if (last) after = { ins: last.ins, cid: last.collector_id, seq: last.seq };
+      const undo = { cursor: this.cursor, seen: [] as string[], opened: [] as string[] };
       const alerts: IncomingAlert[] = [];
       for (const r of rows) {
         const ins = Number(r.ins);
         const id = `${r.collector_id}/${r.seq}/${r.t_ns}`;
         if (this.seen.has(id)) continue;
         this.seen.set(id, ins);
+        undo.seen.push(id);
         this.cursor = Math.max(this.cursor, ins);
         const e: Event = {
           ...r.attributes, 'event.name': r.event_name, 'aiops.seq': r.seq, 'host.name': r.attributes['host.name'] || r.host_name,
@@ -177,15 +197,24 @@ export class SecurityWatch {
         };
         const t = Number(BigInt(r.t_ns) / 1_000_000n);
         this.judged++;
-        for (const m of this.engine.evaluate(e, t, now)) this.raise(m, alerts);
+        for (const m of this.engine.evaluate(e, t, now)) this.raise(m, alerts, undo.opened);
       }
       // Execs the engine held (a possible wrapper) whose process went quiet stand as they were judged.
-      for (const m of this.engine.release(now)) this.raise(m, alerts);
+      for (const m of this.engine.release(now)) this.raise(m, alerts, undo.opened);
+      if (alerts.length > 0) {
+        try {
+          await this.notify(this.settings.tenant, alerts);
+        } catch (err) {
+          // Not delivered: these rows are read and judged again next tick. (What the baselines learned from
+          // them stays learned, so a baseline deviation among them is not raised twice, nor again.)
+          this.cursor = undo.cursor;
+          for (const id of undo.seen) this.seen.delete(id);
+          for (const key of undo.opened) this.open.delete(key);
+          throw err;
+        }
+      }
       for (const [id, ins] of this.seen) if (ins < this.cursor - this.settings.overlapMs) this.seen.delete(id);
-      // Raised before the cursor is saved: a crash in between re-judges these rows (a duplicate alert is
-      // deduplicated downstream by its labels; a lost one would not come back).
-      if (alerts.length > 0) await this.notify(this.settings.tenant, alerts);
-      if (rows.length < this.settings.batch) break;
+      if (rows.length < this.settings.batch || this.stopped) break;
     }
     const resolved: IncomingAlert[] = [];
     for (const [key, o] of this.open) {
@@ -194,19 +223,26 @@ export class SecurityWatch {
       resolved.push({ ...o.alert, status: 'resolved', endsAt: now });
     }
     if (resolved.length > 0) await this.notify(this.settings.tenant, resolved);
-    if (this.engine.baselines.dirty || this.cursor !== this.savedCursor || resolved.length > 0 || this.matched !== this.savedMatched) this.saveState();
+    // The state is written at most every few seconds (a crash re-judges that much; the alert engine
+    // deduplicates what is raised twice), and at once when alerts changed.
+    const changed = this.engine.baselines.dirty || this.cursor !== this.savedCursor || this.matched !== this.savedMatched;
+    if (resolved.length > 0 || (changed && now - this.savedAt >= SAVE_EVERY_MS)) this.saveState(now);
     this.lastTick = now;
   }
 
   /** Counts a match, and adds its alert to `alerts` unless the same alert is open (then it is only kept open). */
-  private raise(m: Match, alerts: IncomingAlert[]): void {
+  private raise(m: Match, alerts: IncomingAlert[], opened: string[]): void {
     this.matched++;
     const a = alertOf(m);
-    const key = `${a.labels.alertname}\0${a.labels.workload}\0${a.labels.pid}`;
+    const key = `${a.labels.alertname}\0${a.labels.workload}\0${a.labels.host}\0${a.labels.pid}`;
     const prev = this.open.get(key);
     if (prev) prev.last = Math.max(prev.last, m.t);
     else {
+      // Bounded: past the cap the oldest open alert is forgotten (it resolves downstream by its own timeout
+      // only if the sender's; here it simply may be raised again).
+      if (this.open.size >= MAX_OPEN) this.open.delete(this.open.keys().next().value!);
       this.open.set(key, { alert: a, last: m.t });
+      opened.push(key);
       alerts.push(a);
     }
   }
@@ -224,7 +260,8 @@ export class SecurityWatch {
     }
   }
 
-  private saveState(): void {
+  private saveState(now = Date.now()): void {
+    this.savedAt = now;
     const file = this.settings.stateFile;
     mkdirSync(dirname(file), { recursive: true });
     const tmp = `${file}.tmp`;

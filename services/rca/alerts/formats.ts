@@ -77,7 +77,8 @@ export const GenericAlerts = Type.Object({
 export type GenericAlerts = Static<typeof GenericAlerts>;
 
 export interface IncomingAlert {
-  source: 'alertmanager' | 'grafana' | 'pagerduty' | 'generic';
+  /** `rootline-security`: raised in-process by the security watch; no API accepts it, so it cannot be forged. */
+  source: 'alertmanager' | 'grafana' | 'pagerduty' | 'generic' | 'rootline-security';
   /** Upstream identity when the sender gives one (fingerprint or dedup_key). */
   upstreamKey?: string;
   status: 'firing' | 'resolved';

@@ -62,7 +62,8 @@ export class RcaService {
     const out: SecurityEvent[] = [];
     for (const a of this.alerts?.engine.alerts.values() ?? []) {
       const l = a.labels;
-      if (l[SECURITY_LABELS.detector] !== SECURITY_DETECTOR || a.startsAt < from || a.startsAt > to) continue;
+      // By source, not by label: anyone may post an alert labelled like the watch's, only the watch raises these.
+      if (a.source !== SECURITY_DETECTOR || a.startsAt < from || a.startsAt > to) continue;
       const entity = l[SECURITY_LABELS.entity];
       if (!entity) continue;
       const host = l[SECURITY_LABELS.host];

@@ -135,15 +135,20 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
   for (const id of cand) if (id.startsWith('service:')) serviceIds.set(id.slice(id.lastIndexOf('/') + 1).replace(/^service:/, ''), id);
   // A process without a CPU sample in a minute used less than the sampling threshold (or did not run): zero,
   // so a process that appears and burns CPU stands out against the quiet before it.
-  // Only up to the newest minute any process was sampled in: minutes not yet seen are unknown, not idle.
+  // Only between a process's first sample and the newest minute any process was sampled in: minutes not yet
+  // seen are unknown, not idle, and before its first sample it may not have run (a restarted process is not
+  // a CPU anomaly). A process that is new and flagged is judged on its security event and its samples.
   const sampled = new Map<string, Set<number>>();
   let newest = -Infinity;
   for (const r of procRows) {
     sampled.set(r.entity, (sampled.get(r.entity) ?? new Set()).add(Number(r.minute)));
     newest = Math.max(newest, Number(r.minute));
   }
+  const flagged = new Set(security.filter((e) => e.severity === 'critical' || e.severity === 'error').map((e) => e.entity));
   for (const [entity, have] of sampled) {
-    for (let m = Math.floor(baseFrom / 60_000) * 60_000; m <= Math.min(newest, obsTo); m += 60_000) if (!have.has(m)) procRows.push({ entity, signal: 'process.cpu.cores', minute: m, value: 0 });
+    // A flagged process's quiet before its first sample is its baseline: it burns CPU it did not before.
+    const first = flagged.has(entity) ? Math.floor(baseFrom / 60_000) * 60_000 : Math.min(...have);
+    for (let m = first; m <= Math.min(newest, obsTo); m += 60_000) if (!have.has(m)) procRows.push({ entity, signal: 'process.cpu.cores', minute: m, value: 0 });
   }
   metricRows.push(...procRows);
   const signals = buildSignals({ serviceIds, metricRows, spanRows, edgeRows, logRows, connRows, errorLogs: errorLogs.map((l) => ({ ...l, t: Number(l.t) })).reverse() }, { t, baseFrom, baseTo, obsFrom, obsTo });

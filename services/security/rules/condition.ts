@@ -139,7 +139,13 @@ class Parser {
 
   parse(): Predicate {
     if (this.toks.length === 0) throw new ConditionError('empty condition');
-    const p = this.or();
+    let p: Predicate;
+    try {
+      p = this.or();
+    } catch (err) {
+      if (err instanceof RangeError) throw new ConditionError('condition nests too deeply');
+      throw err;
+    }
     const rest = this.toks[this.i];
     if (rest) throw new ConditionError(`unexpected '${rest.text}' at column ${rest.pos + 1}`);
     return p;
@@ -217,6 +223,7 @@ class Parser {
       if (list) out.push(...list);
       else out.push(t.text);
     }
+    if (out.length === 0) throw new ConditionError(`empty list at column ${open.pos + 1}`);
     return out;
   }
 

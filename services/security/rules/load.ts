@@ -130,7 +130,8 @@ export function loadRules(text: string, source = 'rules'): RuleSet {
       const items = item.items;
       if (!Array.isArray(items) || !items.every((x) => typeof x === 'string' || typeof x === 'number')) problems.push(`${where}: 'items' must be a list of strings`);
       else if (lists.has(name) || macros.has(name)) problems.push(`${where}: '${name}' is defined twice`);
-      else lists.set(name, items.map(String));
+      // As in Falco, an item that names a list defined before stands for its items.
+      else lists.set(name, items.map(String).flatMap((x) => lists.get(x) ?? [x]));
       return;
     }
     if (kind === 'macro') {
