@@ -48,7 +48,8 @@ interface Row {
   ins: string;
   event_name: string;
   collector_id: string;
-  seq: string;
+  /** As text (an alias must not shadow the column the query filters and sorts by). */
+  seq_text: string;
   host_name: string;
   process_pid: number;
   process_executable_name: string;
@@ -170,7 +171,7 @@ export class SecurityWatch {
       const from = this.cursor - this.settings.overlapMs;
       const rows = await this.telemetry.query<Row>(
         `SELECT toString(toUnixTimestamp64Nano(timestamp)) AS t_ns, toString(toUnixTimestamp64Milli(inserted_at)) AS ins, event_name, collector_id,
-                toString(seq) AS seq, host_name, process_pid, process_executable_name, attributes
+                toString(seq) AS seq_text, host_name, process_pid, process_executable_name, attributes
          FROM ${db}.collector_events
          WHERE inserted_at > fromUnixTimestamp64Milli({from:Int64}) AND timestamp > fromUnixTimestamp64Milli({from:Int64}) - INTERVAL 1 DAY
            -- Parts written before the column was added compute its default when read (the query's time): they
@@ -181,18 +182,18 @@ export class SecurityWatch {
         { from, limit: this.settings.batch, ...(after ? { afterIns: Number(after.ins), afterCid: after.cid, afterSeq: after.seq } : {}) },
       );
       const last = rows.at(-1);
-      if (last) after = { ins: last.ins, cid: last.collector_id, seq: last.seq };
+      if (last) after = { ins: last.ins, cid: last.collector_id, seq: last.seq_text };
       const undo = { cursor: this.cursor, seen: [] as string[], opened: [] as string[] };
       const alerts: IncomingAlert[] = [];
       for (const r of rows) {
         const ins = Number(r.ins);
-        const id = `${r.collector_id}/${r.seq}/${r.t_ns}`;
+        const id = `${r.collector_id}/${r.seq_text}/${r.t_ns}`;
         if (this.seen.has(id)) continue;
         this.seen.set(id, ins);
         undo.seen.push(id);
         this.cursor = Math.max(this.cursor, ins);
         const e: Event = {
-          ...r.attributes, 'event.name': r.event_name, 'aiops.seq': r.seq, 'host.name': r.attributes['host.name'] || r.host_name,
+          ...r.attributes, 'event.name': r.event_name, 'aiops.seq': r.seq_text, 'host.name': r.attributes['host.name'] || r.host_name,
           'process.pid': r.process_pid ? String(r.process_pid) : r.attributes['process.pid'], 'process.executable.name': r.process_executable_name,
         };
         const t = Number(BigInt(r.t_ns) / 1_000_000n);

@@ -86,6 +86,25 @@ describe('security rules: refused files keep the running rules', () => {
     }
   });
 
+  it('judges a backlog larger than its page, also when one insert holds more rows than a page', async () => {
+    const watch = svc.service.security!.watch;
+    const before = watch.judged;
+    const t0 = BigInt(Date.now()) * 1_000_000n;
+    // 30,000 events in two batches, landing together (the flusher inserts them as one block, one inserted_at).
+    for (let b = 0; b < 2; b++) {
+      const events = Array.from({ length: 15_000 }, (_, i) => ({ 'event.name': 'aiops.process.exit', time_unix_nano: String(t0 + BigInt(i)), 'aiops.seq': 100_000 + b * 15_000 + i, 'process.pid': 1000 + (i % 300), 'process.exit.code': 0 }));
+      const res = await fetch(`${svc.url}/v1/collector/events`, { method: 'POST', headers: { ...svc.headers, 'content-type': 'application/json' }, body: JSON.stringify({ collector: { 'host.name': 'backlog-test' }, events }) });
+      assert.equal(res.status, 200);
+    }
+    await svc.flush();
+    const until = Date.now() + 60_000;
+    while (watch.judged - before < 30_000) {
+      assert.ok(Date.now() < until, `judged ${watch.judged - before} of 30,000 within 60 s`);
+      await sleep(250);
+    }
+    assert.equal(watch.judged - before, 30_000, 'each once');
+  });
+
   it('checks a rules text without loading it', async () => {
     const check = (yaml: string) => fetch(`${svc.url}/api/v1/security/rules/check`, { method: 'POST', headers: { ...svc.headers, 'content-type': 'application/json' }, body: JSON.stringify({ yaml }) });
     const ok = await check(ONE_RULE);
