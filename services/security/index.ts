@@ -91,7 +91,7 @@ export function createSecurityRole(deps: { config: Config; dataDir: string; tele
     rules: () => state,
     reload,
     async register(app) {
-      await app.register(securityRoutes, { state: () => state, reload, baselines: engine.baselines });
+      await app.register(securityRoutes, { state: () => state, reload, baselines: engine.baselines, tenant: s.tenant });
     },
     async close() {
       if (s.rulesFile) unwatchFile(s.rulesFile);

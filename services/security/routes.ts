@@ -12,7 +12,13 @@ const RuleInfo = Type.Object({
   tags: Type.Array(Type.String()), reference: Type.String(), category: Type.String(),
 });
 
-export const securityRoutes: FastifyPluginAsyncTypebox<{ state: () => RulesState; reload: SecurityRole['reload']; baselines: Baselines }> = async (app, opts) => {
+export const securityRoutes: FastifyPluginAsyncTypebox<{ state: () => RulesState; reload: SecurityRole['reload']; baselines: Baselines; tenant: string }> = async (app, opts) => {
+  // The rules and baselines are the security watch's, which serves one tenant (collector events carry none):
+  // other tenants' tokens may not read what every workload does, nor change the rules.
+  app.addHook('preHandler', async (req, reply) => {
+    if (req.tenant !== opts.tenant) return reply.code(403).send({ code: 403, message: `the security rules and baselines belong to tenant '${opts.tenant}'` });
+  });
+
   app.get(
     '/api/v1/security/rules',
     {

@@ -85,10 +85,11 @@ export async function startTestService(t: AfterHook, envOverrides: Record<string
         ROOTLINE_PORT: '0',
         ROOTLINE_HOST: '127.0.0.1',
         ROOTLINE_DATA_DIR: dataDir,
-        ROOTLINE_TOKENS: `test:${token}`,
         ROOTLINE_LOG_LEVEL: 'warn',
         ROOTLINE_FLUSH_INTERVAL_MS: '100',
         ...envOverrides,
+        // More tokens (e.g. another tenant's) join the test tenant's rather than replace it.
+        ROOTLINE_TOKENS: [`test:${token}`, envOverrides.ROOTLINE_TOKENS].filter(Boolean).join(','),
       },
       // Ingest alone unless the test asks for more roles.
       { roles: envOverrides.ROOTLINE_ROLES ?? 'ingest' },

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DEFAULT_RULES_FILE } from '../../services/security/index.ts';
 import { Cleanup, REPO_ROOT } from '../helpers/collector.ts';
-import { startTestService, type TestService } from '../helpers/service.ts';
+import { newToken, startTestService, type TestService } from '../helpers/service.ts';
 
 const cleanup = new Cleanup();
 after(() => cleanup.run());
@@ -28,6 +28,7 @@ describe('security rules: refused files keep the running rules', () => {
   let svc: TestService;
   let dir: string;
   let file: string;
+  let otherToken: string;
   const get = async () => (await (await fetch(`${svc.url}/api/v1/security/rules`, { headers: svc.headers })).json()) as { source: string; rules: { name: string }[]; lastError?: { problems: string[] } };
   const reload = () => fetch(`${svc.url}/api/v1/security/rules/reload`, { method: 'POST', headers: svc.headers });
 
@@ -36,7 +37,8 @@ describe('security rules: refused files keep the running rules', () => {
     cleanup.after(() => rmSync(dir, { recursive: true, force: true }));
     file = join(dir, 'rules.yaml');
     copyFileSync(DEFAULT_RULES_FILE, file);
-    svc = await startTestService(cleanup, { ROOTLINE_ROLES: 'ingest,rca', ROOTLINE_WATCH: 'off', ROOTLINE_SECURITY_RULES: file, ROOTLINE_SECURITY_INTERVAL_MS: '200', ROOTLINE_SECURITY_TENANT: 'test' });
+    otherToken = newToken(); // a second tenant's, next to the test tenant's
+    svc = await startTestService(cleanup, { ROOTLINE_ROLES: 'ingest,rca', ROOTLINE_WATCH: 'off', ROOTLINE_SECURITY_RULES: file, ROOTLINE_SECURITY_INTERVAL_MS: '200', ROOTLINE_SECURITY_TENANT: 'test', ROOTLINE_TOKENS: `other:${otherToken}` });
   });
 
   it('serves the rules in force, behind the token', async () => {
@@ -44,6 +46,10 @@ describe('security rules: refused files keep the running rules', () => {
     assert.equal(r.source, file);
     assert.ok(r.rules.some((x) => x.name === 'Terminal shell in container'));
     assert.equal((await fetch(`${svc.url}/api/v1/security/rules`)).status, 401);
+    const other = { authorization: `Bearer ${otherToken}` };
+    assert.equal((await fetch(`${svc.url}/api/v1/security/rules`, { headers: other })).status, 403, 'another tenant may not read them');
+    assert.equal((await fetch(`${svc.url}/api/v1/security/rules/reload`, { method: 'POST', headers: other })).status, 403, 'nor reload them');
+    assert.equal((await fetch(`${svc.url}/api/v1/security/baselines`, { headers: other })).status, 403);
   });
 
   for (const [what, text, problem] of BAD_FILES) {
