@@ -73,18 +73,7 @@ struct {
 	__type(value, __u8);
 } cgroup_allow SEC(".maps");
 
-struct conn {
-	__u64 start_ns;
-	__u64 established_ns;
-	__u64 cgroup_id;
-	__u32 tgid;
-	__u32 tid;
-	__u32 direction;
-	__u32 _pad;
-	char comm[COMM_LEN];
-	struct addr_pair a; /* kept from the handshake: the local port is released before the CLOSE tracepoint */
-};
-
+/* struct conn (the value of `conns`) is in collector.h: the loader reads this map for periodic reports. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);

@@ -56,6 +56,21 @@ struct addr_pair {
 	__u8 peer[16];
 };
 
+/* A TCP connection the kernel side tracks, in the `conns` map keyed by its struct sock * (an LRU hash, filled at
+ * SYN_SENT or at the end of an inbound handshake, deleted at close). The loader iterates it for the periodic
+ * reports of long-lived connections (connreport.c). */
+struct conn {
+	__u64 start_ns;       /* CLOCK_MONOTONIC: SYN sent (outbound) or handshake done (inbound) */
+	__u64 established_ns; /* 0 until established */
+	__u64 cgroup_id;
+	__u32 tgid;           /* 0 for an inbound connection not accepted yet */
+	__u32 tid;
+	__u32 direction;
+	__u32 _pad;
+	char comm[COMM_LEN];
+	struct addr_pair a; /* kept from the handshake: the local port is released before the CLOSE tracepoint */
+};
+
 struct ev_exec {
 	struct ev_hdr h;
 	__u32 ppid;

@@ -21,6 +21,7 @@ static const char usage[] =
 	"  --poll-ms N           ring buffer drain interval (default 100)\n"
 	"  --cpu-sample-ms N     per-process CPU samples every N ms, from /proc (default 10000; 0: off)\n"
 	"  --cpu-min-cores X     only sample processes that used at least X cores over the interval (default 0.05)\n"
+	"  --conn-report-ms N    report each open TCP connection every N ms (default 30000; 0: only at close)\n"
 	"  --stats-file PATH     JSON counters, rewritten about once a second\n"
 	"  --prom-file PATH      the counters in Prometheus text format\n"
 	"  --ready-file PATH     written once every probe is attached\n"
@@ -66,6 +67,7 @@ int config_parse(struct config *cfg, int argc, char **argv)
 		{"ready-file", required_argument, 0, 'R'}, {"stdout", no_argument, 0, 'o'},
 		{"keep-query", no_argument, 0, 'q'}, {"verbose", no_argument, 0, 'v'},
 		{"cpu-sample-ms", required_argument, 0, 'C'}, {"cpu-min-cores", required_argument, 0, 'm'},
+		{"conn-report-ms", required_argument, 0, 'T'},
 		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
 	memset(cfg, 0, sizeof(*cfg));
@@ -79,6 +81,7 @@ int config_parse(struct config *cfg, int argc, char **argv)
 	cfg->buffer_events = 200000;
 	cfg->cpu_sample_ms = 10000;
 	cfg->cpu_min_cores = 0.05;
+	cfg->conn_report_ms = 30000;
 	int c;
 	uint64_t v;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -113,6 +116,14 @@ int config_parse(struct config *cfg, int argc, char **argv)
 				return 2;
 			}
 			cfg->cpu_sample_ms = v;
+			break;
+		case 'T':
+			if (number("conn-report-ms", optarg, 0, 86400000, &v)) return 2;
+			if (v && v < 1000) {
+				fprintf(stderr, "rootline-collector: --conn-report-ms must be 0 (off) or at least 1000, got %s\n", optarg);
+				return 2;
+			}
+			cfg->conn_report_ms = v;
 			break;
 		case 'm': if (decimal("cpu-min-cores", optarg, 0, 100000, &cfg->cpu_min_cores)) return 2; break;
 		case 'S': cfg->stats_file = optarg; break;

@@ -22,7 +22,8 @@ struct config {
 	uint32_t batch_events;
 	uint64_t buffer_events;   /* bound of the local buffer while ingest is slow or down */
 	uint32_t cpu_sample_ms;   /* per-process CPU sample interval; 0: no samples */
-	double cpu_min_cores;     /* a process using less CPU than this (in cores) over the interval is not sampled */
+	double cpu_min_cores;
+	uint32_t conn_report_ms;  /* periodic reports of open TCP connections; 0: only at close */     /* a process using less CPU than this (in cores) over the interval is not sampled */
 	bool stdout_events;       /* also print each event as a JSON line */
 	bool keep_query;          /* send url.query values as they are (default: values redacted) */
 	bool verbose;

@@ -356,6 +356,31 @@ int encode_record(const void *data, size_t size)
 	return 0;
 }
 
+/*
+ * A periodic report of a connection still open (connreport.c): the close event's identity and address fields,
+ * network.connection.state=established, the time open so far. No aiops.tcp.result (consumers read any result
+ * but ok as a failure) and no byte counts: the map value has none, and the close event carries the totals.
+ */
+void encode_conn_open(const struct conn *c, uint64_t now_ns)
+{
+	struct ev_hdr h = {.type = EV_CONN, .tgid = c->tgid, .tid = c->tid, .vpid = 0, .ts_ns = now_ns,
+			   .cgroup_id = c->cgroup_id};
+	memcpy(h.comm, c->comm, COMM_LEN);
+	bool inbound = c->direction == DIR_INBOUND;
+	struct sbuf *b = sender_open_batch();
+	size_t start = b->len;
+	struct jobj o;
+	begin(&o, b, "aiops.tcp.connection", &h);
+	addresses(&o, &c->a, inbound);
+	jo_str(&o, "aiops.tcp.direction", inbound ? "inbound" : "outbound");
+	jo_str(&o, "network.connection.state", "established");
+	if (c->established_ns && !inbound && c->established_ns >= c->start_ns)
+		jo_u64(&o, "aiops.tcp.connect_duration_ns", c->established_ns - c->start_ns);
+	jo_u64(&o, "aiops.tcp.duration_ns", now_ns > c->start_ns ? now_ns - c->start_ns : 0);
+	jo_end(&o);
+	finish(b, start);
+}
+
 void encode_cpu_sample(const struct cpu_sample *s)
 {
 	struct ev_hdr h = {.type = 0, .tgid = s->pid, .tid = s->pid, .vpid = s->vpid, .ts_ns = s->ts_ns,

@@ -19,6 +19,7 @@
 #include "collector.h"
 #include "collector.skel.h"
 #include "config.h"
+#include "connreport.h"
 #include "cpusample.h"
 #include "encode.h"
 #include "meta.h"
@@ -275,7 +276,7 @@ int main(int argc, char **argv)
 	fprintf(stderr, "rootline-collector %s: watching host %s%s, sending to %s\n", COLLECTOR_VERSION, meta_host_name(),
 		cfg.n_cgroups ? " (cgroup filter on)" : "", cfg.ingest_url ? cfg.ingest_url : "stdout");
 
-	uint64_t last_flush = now_ms(), last_stats = 0, last_sample = 0;
+	uint64_t last_flush = now_ms(), last_stats = 0, last_sample = 0, last_conn_report = last_flush;
 	if (cfg.cpu_sample_ms)
 		cpusample_init(&cfg);
 	while (!stop) {
@@ -297,6 +298,12 @@ int main(int argc, char **argv)
 		if (cfg.cpu_sample_ms && t - last_sample >= cfg.cpu_sample_ms) {
 			cpusample_tick(); /* the first pass only takes the baseline */
 			last_sample = t;
+		}
+		if (cfg.conn_report_ms && t - last_conn_report >= cfg.conn_report_ms) {
+			/* Long-lived connections, once per period each; the ring was just drained. */
+			connreport_tick(bpf_map__fd(skel->maps.conns), bpf_map__max_entries(skel->maps.conns), t,
+					cfg.conn_report_ms, cfg.n_cgroups > 0);
+			last_conn_report = t;
 		}
 		if (t - last_stats >= 1000) {
 			encode_clock_sync();

@@ -16,7 +16,7 @@ const RUNS = 20;
 const RECORDS = 1 + 2 * RUNS + 1; // exec of the loop shell, exec + exit of each /bin/true, exit of the shell
 const TOKEN = 'backpressure-token-0123456789';
 /** Exact event counts: no per-process CPU samples (from /proc, not records) in these runs. */
-const NO_SAMPLES = ['--cpu-sample-ms', '0'];
+const NO_SAMPLES = ['--cpu-sample-ms', '0', '--conn-report-ms', '0']; // exact event counts: no periodic events
 const cleanup = new Cleanup();
 after(() => cleanup.run());
 

@@ -35,6 +35,7 @@ describe('collector: command line', () => {
     ['a number that is not one', ['--ingest', 'http://127.0.0.1:1', '--poll-ms', 'soon'], /--poll-ms must be a whole number .* got 'soon'/],
     ['a batch size over the schema maximum', ['--ingest', 'http://127.0.0.1:1', '--batch-events', '20001'], /--batch-events must be a whole number from 1 to 20000/],
     ['a CPU sample interval under 100 ms', ['--ingest', 'http://127.0.0.1:1', '--cpu-sample-ms', '50'], /--cpu-sample-ms must be 0 \(off\) or at least 100, got 50/],
+    ['a connection report interval under 1000 ms', ['--ingest', 'http://127.0.0.1:1', '--conn-report-ms', '999'], /--conn-report-ms must be 0 \(off\) or at least 1000, got 999/],
     ['a minimum CPU use that is no number', ['--ingest', 'http://127.0.0.1:1', '--cpu-min-cores', 'half'], /--cpu-min-cores must be a number from 0 to \d+, got 'half'/],
     ['a negative minimum CPU use', ['--ingest', 'http://127.0.0.1:1', '--cpu-min-cores', '-1'], /--cpu-min-cores must be a number/],
     ['an unknown option', ['--ingest', 'http://127.0.0.1:1', '--bogus'], /unrecognized option '--bogus'[\s\S]*usage: rootline-collector/],
@@ -52,7 +53,7 @@ describe('collector: command line', () => {
     const r = await collector(['--help']);
     assert.equal(r.code, 0);
     assert.match(r.stdout, /usage: rootline-collector --ingest URL/);
-    for (const opt of ['--token', '--cgroup', '--ring-kb', '--ready-file', '--stats-file', '--stdout', '--cpu-sample-ms', '--cpu-min-cores']) assert.ok(r.stdout.includes(opt), opt);
+    for (const opt of ['--token', '--cgroup', '--ring-kb', '--ready-file', '--stats-file', '--stdout', '--cpu-sample-ms', '--cpu-min-cores', '--conn-report-ms']) assert.ok(r.stdout.includes(opt), opt);
   });
 
   it('exits 3, naming privileges, when it cannot load the eBPF programs', async () => {

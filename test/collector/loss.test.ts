@@ -22,7 +22,7 @@ describe('collector: ring buffer loss is counted exactly', { skip: rootSkipReaso
     sink = await startSink(cleanup);
     cg = createCgroup(cleanup, `rootline-test-${process.pid}-loss`);
     // 4 KiB holds four exec records (~900 bytes each). No CPU samples: they are not ring records.
-    collector = await startCollector(cleanup, { ingest: sink.url, token: sink.token, cgroups: [cg.path], args: ['--ring-kb', '4', '--cpu-sample-ms', '0'] });
+    collector = await startCollector(cleanup, { ingest: sink.url, token: sink.token, cgroups: [cg.path], args: ['--ring-kb', '4', '--cpu-sample-ms', '0', '--conn-report-ms', '0'] });
   });
 
   it('events received + ring_full = records made', async (t) => {

@@ -9,6 +9,7 @@
 //   http-server HOST DELAY_MS    keep-alive HTTP: GET /ok 200, POST /items 201, GET /fail 503, each after DELAY_MS
 //   http-client HOST PORT        GET /ok, POST /items (with a body), GET /fail on ONE keep-alive connection
 //   listen HOST [PORT]           listens (on a fresh port by default); closes it when stdin ends
+//   hold HOST PORT MS            connects, reports its local port, keeps the connection open MS ms, closes it
 import { createServer, connect } from 'node:net';
 import * as http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -108,12 +109,24 @@ async function listen(host, port) {
   await new Promise((resolve) => server.close(resolve));
 }
 
+async function hold(host, port, ms) {
+  const sock = connect({ host, port });
+  await new Promise((resolve, reject) => sock.once('connect', resolve).once('error', reject));
+  say({ localPort: sock.localPort });
+  sock.on('error', () => {});
+  sock.resume();
+  await sleep(ms);
+  sock.end();
+  await new Promise((resolve) => sock.once('close', resolve));
+}
+
 switch (mode) {
   case 'tcp-server': await tcpServer(args[0], Number(args[1]), Number(args[2])); break;
   case 'tcp-client': await tcpClient(args[0], Number(args[1]), Number(args[2])); break;
   case 'connect': await connectOnce(args[0], Number(args[1])); break;
   case 'http-server': await httpServer(args[0], Number(args[1])); break;
   case 'http-client': await httpClient(args[0], Number(args[1])); break;
+  case 'hold': await hold(args[0], Number(args[1]), Number(args[2])); break;
   case 'listen': await listen(args[0], Number(args[1] ?? 0)); break;
   default:
     console.error(`unknown mode ${mode}`);
