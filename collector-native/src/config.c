@@ -42,6 +42,18 @@ static int number(const char *name, const char *s, uint64_t min, uint64_t max, u
 	return 0;
 }
 
+/* A period in ms: 0 turns the feature off, otherwise at least `min` (shorter would swamp the host). */
+static int period(const char *name, const char *s, uint64_t min, uint64_t *out)
+{
+	if (number(name, s, 0, 86400000, out))
+		return -1;
+	if (*out && *out < min) {
+		fprintf(stderr, "rootline-collector: --%s must be 0 (off) or at least %llu, got %s\n", name, (unsigned long long)min, s);
+		return -1;
+	}
+	return 0;
+}
+
 static int decimal(const char *name, const char *s, double min, double max, double *out)
 {
 	char *end;
@@ -109,22 +121,8 @@ int config_parse(struct config *cfg, int argc, char **argv)
 		case 'B': if (number("buffer-events", optarg, 1, 100000000, &v)) return 2; cfg->buffer_events = v; break;
 		case 'f': if (number("flush-ms", optarg, 10, 600000, &v)) return 2; cfg->flush_ms = v; break;
 		case 'p': if (number("poll-ms", optarg, 1, 10000, &v)) return 2; cfg->poll_ms = v; break;
-		case 'C':
-			if (number("cpu-sample-ms", optarg, 0, 86400000, &v)) return 2;
-			if (v && v < 100) {
-				fprintf(stderr, "rootline-collector: --cpu-sample-ms must be 0 (off) or at least 100, got %s\n", optarg);
-				return 2;
-			}
-			cfg->cpu_sample_ms = v;
-			break;
-		case 'T':
-			if (number("conn-report-ms", optarg, 0, 86400000, &v)) return 2;
-			if (v && v < 1000) {
-				fprintf(stderr, "rootline-collector: --conn-report-ms must be 0 (off) or at least 1000, got %s\n", optarg);
-				return 2;
-			}
-			cfg->conn_report_ms = v;
-			break;
+		case 'C': if (period("cpu-sample-ms", optarg, 100, &v)) return 2; cfg->cpu_sample_ms = v; break;
+		case 'T': if (period("conn-report-ms", optarg, 1000, &v)) return 2; cfg->conn_report_ms = v; break;
 		case 'm': if (decimal("cpu-min-cores", optarg, 0, 100000, &cfg->cpu_min_cores)) return 2; break;
 		case 'S': cfg->stats_file = optarg; break;
 		case 'P': cfg->prom_file = optarg; break;

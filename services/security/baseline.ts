@@ -6,7 +6,7 @@
  * Workload identity survives restarts: a Kubernetes pod's name without its ReplicaSet hash, otherwise the
  * cgroup path (a systemd unit's or a container's), otherwise the program on its host.
  */
-import type { Event } from './rules/condition.ts';
+import { text as s, type Event } from './rules/condition.ts';
 
 export interface WorkloadBaseline {
   first: number;
@@ -22,7 +22,6 @@ export interface Verdict {
   newListenPort?: boolean;
 }
 
-const s = (v: unknown) => (v === undefined || v === null ? '' : String(v));
 
 /** The workload an event belongs to. */
 export function workloadOf(e: Event): string {

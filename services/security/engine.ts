@@ -6,7 +6,7 @@
  */
 import type { Baselines} from './baseline.ts';
 import { workloadOf } from './baseline.ts';
-import type { Event, Scalar, Value } from './rules/condition.ts';
+import { text as str, type Event, type Scalar, type Value } from './rules/condition.ts';
 import type { Rule, RuleSet } from './rules/load.ts';
 
 export interface Match {
@@ -36,7 +36,6 @@ const MOUNT_FLAGS: [number, string][] = [
   [1 << 20, 'MS_SHARED'], [1 << 21, 'MS_RELATIME'], [1 << 24, 'MS_STRICTATIME'], [1 << 25, 'MS_LAZYTIME'],
 ];
 
-const str = (v: unknown) => (v === undefined || v === null ? '' : String(v));
 
 export function mountFlagNames(flags: number): string[] {
   // Callers may still pass the pre-2.4 magic number MS_MGC_VAL (0xC0ED) in the upper half, which the kernel

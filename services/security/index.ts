@@ -55,7 +55,7 @@ export function createSecurityRole(deps: { config: Config; dataDir: string; tele
   const state: RulesState = { source, loadedAt: Date.now(), rules: readRulesFile(source) };
   const engine = new SecurityEngine(state.rules, new Baselines(s.learnMs));
   const watch = new SecurityWatch(deps.telemetry, engine, deps.notify, deps.log, {
-    intervalMs: s.intervalMs, tenant: s.tenant, learnMs: s.learnMs, resolveAfterMs: s.resolveAfterMs,
+    intervalMs: s.intervalMs, tenant: s.tenant, resolveAfterMs: s.resolveAfterMs,
     stateFile: join(deps.dataDir, 'security', 'state.json'), batch: 20_000, overlapMs: 10_000,
   });
   deps.log.info({ rules: state.rules.rules.length, source }, 'security rules loaded');

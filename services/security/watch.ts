@@ -17,7 +17,7 @@ import type { IncomingAlert } from '../rca/alerts/formats.ts';
 import type { Baselines } from './baseline.ts';
 import type { SecurityEngine} from './engine.ts';
 import { type Match } from './engine.ts';
-import type { Event } from './rules/condition.ts';
+import { text as str, type Event } from './rules/condition.ts';
 import type { Priority } from './rules/load.ts';
 import { ids } from '../topology/model.ts';
 import { SECURITY_DETECTOR } from '../shared/security-labels.ts';
@@ -31,8 +31,6 @@ const SAVE_EVERY_MS = 10_000;
 export interface SecurityWatchSettings {
   intervalMs: number;
   tenant: string;
-  /** How long a new workload learns before deviations alert. */
-  learnMs: number;
   resolveAfterMs: number;
   /** Where the cursor and baselines are kept. */
   stateFile: string;
@@ -60,7 +58,6 @@ const SEVERITY: Record<Priority, string> = {
   EMERGENCY: 'critical', ALERT: 'critical', CRITICAL: 'critical', ERROR: 'error', WARNING: 'warning', NOTICE: 'info', INFORMATIONAL: 'info', DEBUG: 'info',
 };
 
-const str = (v: unknown) => (v === undefined || v === null ? '' : String(v));
 
 /** The topology entity a match is about: its pod, else its container, else its process. */
 export function entityOf(e: Event): string {

@@ -54,6 +54,10 @@ export interface SecurityEvent {
   severity?: string;
 }
 
+/** Notices (a new listening port, a baseline deviation) say something changed, not that it is hostile: only
+ * critical and error rules (or events without a severity) can make a cause. */
+export const isHostile = (e: SecurityEvent): boolean => e.severity === undefined || e.severity === 'critical' || e.severity === 'error';
+
 /** Where RCA reads security events from (the security watch's alerts, through the alert service). */
 export type SecuritySource = (from: number, to: number) => SecurityEvent[];
 

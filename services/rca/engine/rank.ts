@@ -8,7 +8,7 @@
  * anomaly starts no earlier than an anomaly below it is a symptom, not a cause; exclusive signals (self time,
  * CPU, memory, its own error logs) always speak for the entity itself.
  */
-import type { Cause, Evidence, FaultKind, RcaInput, SignalSeries } from './model.ts';
+import { isHostile, type Cause, type Evidence, type FaultKind, type RcaInput, type SignalSeries } from './model.ts';
 import { median, onsetIndex, robustZ } from './stats.ts';
 
 const ANOMALY_Z = 3;
@@ -107,9 +107,7 @@ export function rankCauses(input: RcaInput, limit = 10): Cause[] {
   const window = input.changeWindowMs ?? 30 * 60_000;
   // A workload a security rule flagged on a machine a candidate runs on competes with everything there (a
   // miner starves its neighbours of CPU): it is a candidate, reached through that machine.
-  // Notices (a new listening port, a baseline deviation) say something changed, not that it is hostile: only
-  // critical and error rules count as a cause here.
-  const security = (input.security ?? []).filter((e) => e.severity === undefined || e.severity === 'critical' || e.severity === 'error');
+  const security = (input.security ?? []).filter(isHostile);
   const neighbours = new Map<string, string>();
   for (const e of security) {
     if (e.t > input.t + 5 * 60_000 || e.t < input.t - window) continue;

@@ -5,7 +5,7 @@
  */
 import type { TelemetryStore } from '../../shared/telemetry/store.ts';
 import type { TopologyStore } from '../../topology/store.ts';
-import type { ApiSequenceSource, RcaInput, SecuritySource } from './model.ts';
+import { isHostile, type ApiSequenceSource, type RcaInput, type SecuritySource } from './model.ts';
 import { callerMap, candidates, dependencyMap } from './rank.ts';
 import { buildSignals, type Row } from './signals.ts';
 
@@ -144,7 +144,7 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
     sampled.set(r.entity, (sampled.get(r.entity) ?? new Set()).add(Number(r.minute)));
     newest = Math.max(newest, Number(r.minute));
   }
-  const flagged = new Set(security.filter((e) => e.severity === 'critical' || e.severity === 'error').map((e) => e.entity));
+  const flagged = new Set(security.filter(isHostile).map((e) => e.entity));
   for (const [entity, have] of sampled) {
     // A flagged process's quiet before its first sample is its baseline: it burns CPU it did not before.
     const first = flagged.has(entity) ? Math.floor(baseFrom / 60_000) * 60_000 : Math.min(...have);

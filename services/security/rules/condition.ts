@@ -22,6 +22,9 @@ export type Predicate = (e: Event) => boolean;
 
 export class ConditionError extends Error {}
 
+/** A field's value as text ('' when missing): what event attributes are once stored. */
+export const text = (v: unknown): string => (v === undefined || v === null ? '' : String(v));
+
 const OPS = new Set(['=', '==', '!=', '<', '<=', '>', '>=', 'contains', 'icontains', 'startswith', 'endswith', 'glob', 'in', 'pmatch', 'exists']);
 
 interface Token {
