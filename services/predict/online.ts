@@ -205,8 +205,10 @@ export class SequenceOnline {
       this.cursor = to;
       return;
     }
-    // Traces that began up to a minute before the cursor still count when they ended after it.
-    const rows = (await traceSequences(this.deps.telemetry, from - 60_000, to, this.settings.maxTraces, to)).filter((r) => r.last >= from && r.calls.length > 0);
+    // Traces that began up to a minute before the cursor still count when they ended after it. Spans are
+    // read past `to` (up to now) so that a trace with a span after `to` is seen as unsettled and waits for
+    // the next poll whole; reading only up to `to` would score its head as if the trace had ended there.
+    const rows = (await traceSequences(this.deps.telemetry, from - 60_000, Math.max(now, to) + 60_000, this.settings.maxTraces, to)).filter((r) => r.last >= from && r.calls.length > 0);
     this.cursor = to;
     if (rows.length === 0) return;
     const raw = await model.scoreRaw(rows.map((r) => r.calls));

@@ -12,14 +12,14 @@ export function flow(r: () => number): string[] {
   return s;
 }
 
-/** One trace (OTLP/JSON resourceSpans) whose spans start 5 ms apart in the order of `calls`, each the child of the one before. */
-export function trace(t: number, calls: readonly string[]): { traceId: string; rs: object[] } {
+/** One trace (OTLP/JSON resourceSpans) whose spans start `gapMs` apart in the order of `calls`, each the child of the one before. */
+export function trace(t: number, calls: readonly string[], gapMs = 5): { traceId: string; rs: object[] } {
   const traceId = randomBytes(16).toString('hex');
   let parent = '';
   const rs = calls.map((c, i) => {
     const [service, name] = c.split(':') as [string, string];
     const spanId = randomBytes(8).toString('hex');
-    const span = { traceId, spanId, parentSpanId: parent, name, kind: 2, startTimeUnixNano: ns(t + 5 * i), endTimeUnixNano: ns(t + 5 * i + 50) };
+    const span = { traceId, spanId, parentSpanId: parent, name, kind: 2, startTimeUnixNano: ns(t + gapMs * i), endTimeUnixNano: ns(t + gapMs * i + 50) };
     parent = spanId;
     return { resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] }, scopeSpans: [{ spans: [span] }] };
   });
