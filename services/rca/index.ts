@@ -46,14 +46,14 @@ export async function createRcaRole(deps: { config: Config; dataDir: string; top
   );
   const replayed = await service.recover();
   if (replayed > 0) deps.log.info({ entries: replayed }, 'alert state rebuilt from the journal');
-  const rca = new RcaService(deps.telemetry, deps.topology, service, deps.log, deps.apiSequences);
+  const rca = new RcaService(deps.telemetry, deps.topology, service, deps.log, deps.apiSequences, { stepMs: deps.config.watch.stepMs });
   const worker = deps.queues.worker<RcaJob, void>(RCA_QUEUE, async (job) => rca.run(job.data.tenant, job.data.incidentId), { concurrency: 1 });
   worker.on('failed', (e) => deps.log.warn({ job: e.jobId, error: e.error }, 'rca job failed'));
   const timer = setInterval(() => void service.tick().catch((err: unknown) => deps.log.warn({ err }, 'alert tick failed')), 30_000);
   timer.unref();
   const w = deps.config.watch;
   const firing = () => [...service.engine.alerts.values()].filter((a) => a.tenant === w.tenant && a.status === 'firing');
-  const watch = w.enabled ? new ServiceWatch(deps.telemetry, (tenant, alerts) => service.notify(tenant, alerts), deps.log, { intervalMs: w.intervalMs, tenant: w.tenant }, firing) : undefined;
+  const watch = w.enabled ? new ServiceWatch(deps.telemetry, (tenant, alerts) => service.notify(tenant, alerts), deps.log, { intervalMs: w.intervalMs, tenant: w.tenant, stepMs: w.stepMs, settleMs: w.settleMs, lookbackMs: w.lookbackMs }, firing) : undefined;
   watch?.start();
   return {
     alerts: service,

@@ -41,7 +41,11 @@ export interface Config {
     hmacSecret?: string;
   };
   /** Rootline's own golden-signal detection: alerts into the incident flow. */
-  watch: { enabled: boolean; intervalMs: number; tenant: string };
+  /**
+   * Rootline's own detection. `stepMs` is also RCA's series step: detection and RCA look at the same points;
+   * `settleMs` is how long telemetry may take to land before a step is judged; `lookbackMs` the baseline reach.
+   */
+  watch: { enabled: boolean; intervalMs: number; tenant: string; stepMs: number; settleMs: number; lookbackMs: number };
   /** The security watch over collector events (services/security). `rulesFile` empty: the default rules. */
   security: { enabled: boolean; rulesFile: string; intervalMs: number; learnMs: number; resolveAfterMs: number; tenant: string };
   reports: { periodMs: number; errorRateThreshold: number; latencyFactor: number; webhookUrl?: string };
@@ -162,6 +166,9 @@ export function loadConfig(env: Env, overrides: { roles?: string } = {}): Config
       enabled: oneOf('ROOTLINE_WATCH', 'on', ['on', 'off'] as const) === 'on',
       intervalMs: int('ROOTLINE_WATCH_INTERVAL_MS', 60_000, 1000, 3600_000),
       tenant: str('ROOTLINE_WATCH_TENANT', 'default'),
+      stepMs: int('ROOTLINE_STEP_MS', 60_000, 1000, 600_000),
+      settleMs: int('ROOTLINE_WATCH_SETTLE_MS', 30_000, 0, 600_000),
+      lookbackMs: int('ROOTLINE_WATCH_LOOKBACK_MS', 3600_000, 60_000, 24 * 3600_000),
     },
     // Security rules over collector events, and learned per-workload baselines (alerts into the incident flow).
     security: {

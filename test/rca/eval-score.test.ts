@@ -290,6 +290,6 @@ describe('replay chunking', () => {
   });
 
   it('keeps the documented defaults', () => {
-    assert.deepEqual(DEFAULT_DETECT, { k: 3.5, lookbackMs: 3_600_000, maxBaseline: 20, minBaseline: 5, floorRel: 0.1, quietMs: 120_000, confirm: 2 });
+    assert.deepEqual(DEFAULT_DETECT, { k: 3.5, lookbackMs: 3_600_000, maxBaseline: 20, minBaseline: 5, floorRel: 0.1, quietMs: 120_000, confirm: 2, runGapMs: 90_000 });
   });
 });

@@ -42,15 +42,17 @@ export interface DetectOptions {
   floorRel: number;
   /** Cool-down: an alert stays open until the service has been quiet this long (ms). */
   quietMs: number;
-  /** Anomalous minutes in a row (each within 90 s of the last) before a series flags them, like Prometheus' `for:`. */
+  /** Anomalous minutes in a row (each within `runGapMs` of the last) before a series flags them, like Prometheus' `for:`. */
   confirm: number;
+  /** Points further apart than this break a run (ms): one and a half steps of the series. */
+  runGapMs: number;
 }
 
 /**
  * k 3.5 and a 10 % floor: on white noise of 10 % (or uniform ±20 %) around a level, 200 four-hour series raise
  * no alert; with k 3 and a 5 % floor a quarter of them did (the MAD of 20 points is itself noisy).
  */
-export const DEFAULT_DETECT: DetectOptions = { k: 3.5, lookbackMs: 60 * 60_000, maxBaseline: 20, minBaseline: 5, floorRel: 0.1, quietMs: 2 * 60_000, confirm: 2 };
+export const DEFAULT_DETECT: DetectOptions = { k: 3.5, lookbackMs: 60 * 60_000, maxBaseline: 20, minBaseline: 5, floorRel: 0.1, quietMs: 2 * 60_000, confirm: 2, runGapMs: 90_000 };
 
 /** A minute of one series judged anomalous. */
 export interface Flag {
@@ -104,7 +106,7 @@ export function flagSeries(s: Series, options: Partial<DetectOptions> = {}): Fla
       if (s.direction === 'up' ? p.value > threshold : p.value < threshold) flag = { service: s.service, signal: s.signal, t: p.t, value: p.value, baseline: med, threshold };
     }
     const last = run[run.length - 1];
-    if (!flag || (last && p.t - last.t > 90_000)) endRun();
+    if (!flag || (last && p.t - last.t > o.runGapMs)) endRun();
     if (flag) {
       run.push(flag);
       runPoints.push(p);

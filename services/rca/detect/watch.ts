@@ -26,15 +26,19 @@ export interface WatchSettings {
   lookbackMs: number;
   /** Minutes that ended less than this long ago are not judged yet (ms). */
   settleMs: number;
-  /** Minutes with fewer requests than this are not judged for latency and error ratio. */
+  /** Points with fewer requests than this are not judged for latency and error ratio. */
   minRequests: number;
+  /**
+   * Length of one point of every series (ms), a minute by default. A finer step detects sooner (two steps
+   * confirm an anomaly) at the price of noisier points; it needs telemetry that arrives within the settle time.
+   */
+  stepMs: number;
   tenant: string;
   rules: Partial<DetectOptions>;
 }
 
-export const DEFAULT_WATCH: WatchSettings = { intervalMs: 60_000, lookbackMs: 60 * 60_000, settleMs: 30_000, minRequests: 5, tenant: 'default', rules: {} };
+export const DEFAULT_WATCH: WatchSettings = { intervalMs: 60_000, lookbackMs: 60 * 60_000, settleMs: 30_000, minRequests: 5, stepMs: 60_000, tenant: 'default', rules: {} };
 
-const MINUTE = 60_000;
 const SOURCE = 'rootline-watch';
 
 interface Episode {
@@ -95,13 +99,13 @@ export class ServiceWatch {
   }
 
   private async judge(now: number): Promise<Episode[]> {
-    const { lookbackMs, settleMs, rules, tenant } = this.settings;
-    const to = Math.floor((now - settleMs) / MINUTE) * MINUTE; // minutes before `to` are complete
+    const { lookbackMs, settleMs, rules, tenant, stepMs: step } = this.settings;
+    const to = Math.floor((now - settleMs) / step) * step; // steps before `to` are complete
     // Twice the reach: the oldest judged minutes still have a full baseline before them (else a long incident
     // would become its own baseline once its start slid out of the window).
     const from = to - 2 * lookbackMs;
     const series = await this.series(from, to);
-    const o = { ...DEFAULT_DETECT, ...rules, lookbackMs };
+    const o = { ...DEFAULT_DETECT, runGapMs: 1.5 * step, ...rules, lookbackMs };
     // Flags of one service and alert name, from all its series, in time order, cut where quiet long enough.
     const flagsOf = new Map<string, Flag[]>();
     for (const s of series) {
@@ -124,7 +128,7 @@ export class ServiceWatch {
       episodes.set(key, list);
     }
     // Firing: an episode whose last flagged minute is within the cool-down of the newest judged minute.
-    const newest = to - MINUTE;
+    const newest = to - step;
     const firing = [...episodes.values()].flat().filter((e) => newest - e.last <= o.quietMs);
     const alerts: IncomingAlert[] = [];
     const live = new Set<string>();
@@ -149,7 +153,7 @@ export class ServiceWatch {
     for (const [fp, e] of this.open) {
       if (live.has(fp)) continue;
       this.open.delete(fp);
-      alerts.push({ ...toAlert(e, 'resolved'), endsAt: Math.max(e.last + MINUTE, e.start + MINUTE) });
+      alerts.push({ ...toAlert(e, 'resolved'), endsAt: Math.max(e.last + step, e.start + step) });
     }
     if (alerts.length > 0) await this.notify(tenant, alerts);
     return firing;
@@ -158,9 +162,10 @@ export class ServiceWatch {
   /** Per-service minute series of the golden signals in [from, to). */
   private async series(from: number, to: number): Promise<Series[]> {
     const db = this.telemetry.database;
-    const p = { from, to, min: this.settings.minRequests };
+    const p = { from, to, min: this.settings.minRequests, step: this.settings.stepMs };
     const win = 'timestamp >= fromUnixTimestamp64Milli({from:Int64}) AND timestamp < fromUnixTimestamp64Milli({to:Int64})';
-    const minute = 'toUnixTimestamp(toStartOfMinute(timestamp)) * 1000';
+    // The start of a point's step, epoch ms (with a minute step, the same as toStartOfMinute in UTC).
+    const minute = 'intDiv(toUnixTimestamp64Milli(timestamp), {step:Int64}) * {step:Int64}';
     const served = "(kind IN ('SERVER', 'CONSUMER') OR parent_span_id = '')";
     const [spans, logs, callers] = await Promise.all([
       this.telemetry.query<{ service: string; minute: number; p90: number; requests: number; errors: number }>(

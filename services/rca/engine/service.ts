@@ -39,11 +39,13 @@ export class RcaService {
     private readonly log: Logger,
     /** `sequence_anomaly` events of the prediction role, when it runs alongside. */
     private readonly apiSequences?: ApiSequenceSource,
+    /** The series step (ms): the watch's, so RCA sees the points detection saw. */
+    private readonly options: { stepMs?: number } = {},
   ) {}
 
   /** RCA at `t` for one symptom entity, or for several (an incident's): candidates are what any of them depends on. */
   async analyze(symptom: string | readonly string[], t: number): Promise<RcaResult> {
-    const input = await loadSnapshot(this.telemetry, this.topology, symptom, t, {}, this.apiSequences, (from, to) => this.securityEvents(from, to));
+    const input = await loadSnapshot(this.telemetry, this.topology, symptom, t, { ...(this.options.stepMs ? { stepMs: this.options.stepMs } : {}) }, this.apiSequences, (from, to) => this.securityEvents(from, to));
     const causes = rankCauses(input, 20);
     const implementsOf = new Map<string, string>();
     for (const e of input.edges) if (e.type === 'IMPLEMENTS') implementsOf.set(e.from, e.to);

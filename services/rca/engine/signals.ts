@@ -1,5 +1,6 @@
 /**
- * Turns the rows the snapshot reads into the engine's minute-aligned signal series: what each metric means,
+ * Turns the rows the snapshot reads into the engine's step-aligned signal series (a minute by default; the
+ * `minute` of a row is the start of its step): what each metric means,
  * self time and network time from spans, network time from service-graph metrics, error logs and connection
  * failures, each with its baseline and observed window.
  */
@@ -45,13 +46,15 @@ export interface SignalRows {
 /** Baseline [baseFrom, baseTo) and observed [obsFrom, obsTo) windows around the incident time t (ms). */
 export interface SignalWindows {
   t: number;
+  /** Length of one point of the series (ms): the rows' buckets; a minute unless the operator chose finer. */
+  step?: number;
   baseFrom: number;
   baseTo: number;
   obsFrom: number;
   obsTo: number;
 }
 
-export function buildSignals({ serviceIds = new Map(), metricRows, spanRows, edgeRows, logRows, connRows, errorLogs = [] }: SignalRows, { t, baseFrom, baseTo, obsFrom, obsTo }: SignalWindows): SignalSeries[] {
+export function buildSignals({ serviceIds = new Map(), metricRows, spanRows, edgeRows, logRows, connRows, errorLogs = [] }: SignalRows, { t, baseFrom, baseTo, obsFrom, obsTo, step = 60_000 }: SignalWindows): SignalSeries[] {
   const rows: (Row & { kind: FaultKind; inclusive: boolean; direction?: 'up' | 'down' })[] = [];
   const floors = new Map<string, number>();
   const sizes = new Map<string, Map<number, number>>();
@@ -109,25 +112,25 @@ export function buildSignals({ serviceIds = new Map(), metricRows, spanRows, edg
   for (const [key, m] of sizes) {
     const inBase = [...m].filter(([minute]) => minute >= baseFrom && minute < baseTo).map(([, v]) => v);
     // (the short baseline's minutes when the baseline window is nearly empty, as for the values below)
-    const base = inBase.length >= MIN_BASELINE ? inBase : [...m].filter(([minute]) => minute >= baseFrom && minute < t - 60_000).map(([, v]) => v);
+    const base = inBase.length >= MIN_BASELINE ? inBase : [...m].filter(([minute]) => minute >= baseFrom && minute < t - step).map(([, v]) => v);
     floors.set(key, DIFF_FLOOR_SHARE * (median(base) || 0));
   }
   for (const r of logRows) rows.push({ ...r, value: Number(r.value), kind: 'errors', inclusive: false });
-  const templates = newErrorTemplates(errorLogs, obsFrom);
+  const templates = newErrorTemplates(errorLogs, obsFrom, step);
   for (const r of templates.rows) rows.push({ ...r, kind: 'errors', inclusive: false });
   for (const r of connRows) rows.push({ ...r, value: Number(r.value), kind: 'dependency_down', inclusive: false });
 
-  // Minute-aligned series: baseline minutes and observed minutes, a missing minute is NaN (ignored).
+  // Step-aligned series: baseline steps and observed steps, a missing step is NaN (ignored).
   const minutes = (from: number, to: number) => {
     const out: number[] = [];
-    for (let m = Math.floor(from / 60_000) * 60_000; m < to; m += 60_000) out.push(m);
+    for (let m = Math.floor(from / step) * step; m < to; m += step) out.push(m);
     return out;
   };
   const baseMinutes = minutes(baseFrom, baseTo);
   // Where data begins just before the incident (a new deployment, a collector just started), fewer than
-  // MIN_BASELINE minutes lie in the baseline window; then the baseline reaches up to a minute before t: a
+  // MIN_BASELINE steps lie in the baseline window; then the baseline reaches up to a step before t: a
   // short baseline that may hold the onset beats none.
-  const shortMinutes = minutes(baseFrom, t - 60_000);
+  const shortMinutes = minutes(baseFrom, t - step);
   const finite = (xs: number[]) => xs.filter(Number.isFinite).length;
   const obsMinutes = minutes(obsFrom, obsTo);
   const grouped = new Map<string, { kind: FaultKind; inclusive: boolean; direction?: 'up' | 'down'; values: Map<number, number> }>();
@@ -146,7 +149,7 @@ export function buildSignals({ serviceIds = new Map(), metricRows, spanRows, edg
       ...(signal === NEW_TEMPLATES ? { scaleFloor: 1, ...(templates.detail.get(entity) ? { detail: templates.detail.get(entity) } : {}) } : {}),
       baseline: ((b) => (finite(b) >= MIN_BASELINE ? b : shortMinutes.map((m) => g.values.get(m) ?? NaN)))(baseMinutes.map((m) => g.values.get(m) ?? NaN)),
       observed: obsMinutes.map((m) => g.values.get(m) ?? NaN),
-      observedStart: obsMinutes[0]!, step: 60_000,
+      observedStart: obsMinutes[0]!, step,
     });
   }
   return signals;
@@ -159,7 +162,7 @@ const NEW_TEMPLATES = 'log.new_error_templates';
  * occurred before the observed window: per entity and minute, how many; and the commonest new template per
  * entity, for the evidence. A new kind of error at a service is its own failure, not one it passes on.
  */
-function newErrorTemplates(logs: readonly { entity: string; t: number; body: string }[], obsFrom: number): { rows: Row[]; detail: Map<string, string> } {
+function newErrorTemplates(logs: readonly { entity: string; t: number; body: string }[], obsFrom: number, step: number): { rows: Row[]; detail: Map<string, string> } {
   const drain = new Drain();
   const groupOf = logs.map((l) => drain.add(l.body));
   const seenBefore = new Set<number>();
@@ -170,7 +173,7 @@ function newErrorTemplates(logs: readonly { entity: string; t: number; body: str
   const perTemplate = new Map<string, Map<number, number>>();
   const minutesOf = new Map<string, Set<number>>();
   logs.forEach((l, i) => {
-    const minute = Math.floor(l.t / 60_000) * 60_000;
+    const minute = Math.floor(l.t / step) * step;
     const entityMinutes = minutesOf.get(l.entity) ?? new Set<number>();
     entityMinutes.add(minute);
     minutesOf.set(l.entity, entityMinutes);

@@ -1,6 +1,6 @@
 /**
  * Loads what the RCA engine needs for one incident: the topology as of the incident and, for every entity,
- * per-minute signals from the telemetry store over a baseline window and an observed window. All reads are
+ * per-step (per-minute by default) signals from the telemetry store over a baseline window and an observed window. All reads are
  * parameterized SQL; entity ids are built exactly as the topology builds them.
  */
 import type { TelemetryStore } from '../../shared/telemetry/store.ts';
@@ -14,11 +14,17 @@ export interface SnapshotOptions {
   baselineFromMin?: number;
   baselineToMin?: number;
   /**
-   * Observed: [t − observedBeforeMin, t + observedAfterMin] minutes (3 and 5 by default): an alert may fire
+   * Observed: [t − observedBeforeMin, t + observedAfterMin] minutes (3 steps and 5 minutes by default): an alert may fire
    * on an early symptom a minute before the cause's own signals, which are often sampled a minute late.
    */
   observedBeforeMin?: number;
   observedAfterMin?: number;
+  /**
+   * Length of one point of every series (ms), a minute by default. Finer steps (Rootline's own telemetry
+   * arrives within seconds) let a fault show within seconds of its onset; data sampled once a minute, such
+   * as most scraped metrics, needs the minute.
+   */
+  stepMs?: number;
 }
 
 /** The collector sends a process's CPU sample only from 0.05 cores (its --cpu-min-cores default). */
@@ -29,12 +35,17 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
   if (symptoms.length === 0) throw new Error('loadSnapshot: no symptom');
   const baseFrom = t - (o.baselineFromMin ?? 40) * 60_000;
   const baseTo = t - (o.baselineToMin ?? 5) * 60_000;
-  const obsFrom = t - (o.observedBeforeMin ?? 3) * 60_000;
+  const step = o.stepMs ?? 60_000;
+  // Three steps before t (three minutes by default): the observed window's upper half must be the fault's,
+  // so with a finer step, whose RCA runs seconds after the onset, fewer normal points may precede it.
+  const obsFrom = t - (o.observedBeforeMin !== undefined ? o.observedBeforeMin * 60_000 : 3 * step);
   const obsTo = t + (o.observedAfterMin ?? 5) * 60_000;
   const db = telemetry.database;
   const p: Record<string, unknown> = { from: baseFrom, to: obsTo };
   const win = 'timestamp >= fromUnixTimestamp64Milli({from:Int64}) AND timestamp < fromUnixTimestamp64Milli({to:Int64})';
-  const minute = 'toUnixTimestamp(toStartOfMinute(timestamp)) * 1000';
+  p.step = step;
+  // The start of a point's step, epoch ms (with a minute step, the same as toStartOfMinute in UTC).
+  const minute = 'intDiv(toUnixTimestamp64Milli(timestamp), {step:Int64}) * {step:Int64}';
   const serviceId = `concat('service:', if(service_namespace != '', concat(service_namespace, '/'), ''), service_name)`;
 
   // Only what the symptom depends on can be a cause: read signals for those entities alone, so the cost
@@ -72,7 +83,7 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
     telemetry.query<{ entity: string; callee: string; minute: number; self_p90: number; p90: number; errors: number; spans: number; fanout: number }>(
       `SELECT ${serviceId.replaceAll('service_', 's.service_')} AS entity,
               if(s.kind IN ('CLIENT', 'PRODUCER') AND ifNull(c.child_id, '') NOT IN ('', ${serviceId.replaceAll('service_', 's.service_')}), c.child_id, '') AS callee,
-              toUnixTimestamp(toStartOfMinute(s.timestamp)) * 1000 AS minute,
+              intDiv(toUnixTimestamp64Milli(s.timestamp), {step:Int64}) * {step:Int64} AS minute,
               quantile(0.9)(greatest(0, toInt64(s.duration_ns) - toInt64(ifNull(c.child_ns, 0)))) / 1e6 AS self_p90,
               quantile(0.9)(s.duration_ns) / 1e6 AS p90,
               countIf(s.status_code = 'ERROR' OR s.http_response_status_code >= 500) AS errors,
@@ -147,11 +158,11 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
   const flagged = new Set(security.filter(isHostile).map((e) => e.entity));
   for (const [entity, have] of sampled) {
     // A flagged process's quiet before its first sample is its baseline: it burns CPU it did not before.
-    const first = flagged.has(entity) ? Math.floor(baseFrom / 60_000) * 60_000 : Math.min(...have);
-    for (let m = first; m <= Math.min(newest, obsTo); m += 60_000) if (!have.has(m)) procRows.push({ entity, signal: 'process.cpu.cores', minute: m, value: 0 });
+    const first = flagged.has(entity) ? Math.floor(baseFrom / step) * step : Math.min(...have);
+    for (let m = first; m <= Math.min(newest, obsTo); m += step) if (!have.has(m)) procRows.push({ entity, signal: 'process.cpu.cores', minute: m, value: 0 });
   }
   metricRows.push(...procRows);
-  const signals = buildSignals({ serviceIds, metricRows, spanRows, edgeRows, logRows, connRows, errorLogs: errorLogs.map((l) => ({ ...l, t: Number(l.t) })).reverse() }, { t, baseFrom, baseTo, obsFrom, obsTo });
+  const signals = buildSignals({ serviceIds, metricRows, spanRows, edgeRows, logRows, connRows, errorLogs: errorLogs.map((l) => ({ ...l, t: Number(l.t) })).reverse() }, { t, baseFrom, baseTo, obsFrom, obsTo, step });
   // Deviations in process CPU are measured in at least the sampling threshold: a zero baseline has no spread.
   for (const s of signals) if (s.signal === 'process.cpu.cores') s.scaleFloor = Math.max(s.scaleFloor ?? 0, PROCESS_CPU_FLOOR);
   return {

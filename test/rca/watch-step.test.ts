@@ -1,0 +1,76 @@
+/**
+ * The watch and RCA on a finer step (ROOTLINE_STEP_MS=10000): a leaf service turning slow is flagged from
+ * the 10-second step its slowness began in, the alert fires once two steps confirm it, and RCA at that
+ * moment already names the leaf. With the minute default the same fault needs over two minutes.
+ */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { startTestService, type TestService } from '../helpers/service.ts';
+import { MIN, ns } from '../helpers/shop-traces.ts';
+
+const STEP = 10_000;
+const svc: TestService = await startTestService({ after }, {
+  ROOTLINE_ROLES: 'ingest,topology,rca', ROOTLINE_RETENTION_DAYS: '0', ROOTLINE_WATCH_INTERVAL_MS: '3600000', ROOTLINE_WATCH_TENANT: 'test',
+  ROOTLINE_STEP_MS: String(STEP), ROOTLINE_WATCH_SETTLE_MS: '5000', ROOTLINE_WATCH_LOOKBACK_MS: String(15 * MIN),
+});
+const json = { ...svc.headers, 'content-type': 'application/json' };
+const watch = svc.service.rca!.watch!;
+
+/** frontend → checkout → payment, server spans; `slowMs` is added to payment (and so to its callers). */
+function trace(t: number, slowMs: number, jitter: number): object[] {
+  const traceId = randomBytes(16).toString('hex');
+  const own = { frontend: 20 + jitter, checkout: 30 + jitter, payment: 50 + jitter + slowMs };
+  const total = { payment: own.payment, checkout: own.checkout + own.payment, frontend: own.frontend + own.checkout + own.payment };
+  let parent = '';
+  return (['frontend', 'checkout', 'payment'] as const).map((service, i) => {
+    const spanId = randomBytes(8).toString('hex');
+    const start = t + i * 2;
+    const span = { traceId, spanId, parentSpanId: parent, name: `${service} op`, kind: 2, startTimeUnixNano: ns(start), endTimeUnixNano: ns(start + total[service]) };
+    parent = spanId;
+    return { resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] }, scopeSpans: [{ spans: [span] }] };
+  });
+}
+
+async function send(from: number, to: number, slowMs: number): Promise<void> {
+  const rs: object[] = [];
+  for (let t = from, i = 0; t < to; t += 500, i++) rs.push(...trace(t, slowMs, (i * 7) % 11));
+  const res = await fetch(`${svc.url}/v1/traces`, { method: 'POST', headers: json, body: JSON.stringify({ resourceSpans: rs }) });
+  assert.equal(res.status, 200, await res.text());
+  await svc.flush();
+}
+
+describe('the service watch and RCA on a 10-second step', () => {
+  // The fault begins at `onset`, on a step boundary, a little in the past so every step judged is complete.
+  const onset = Math.floor((Date.now() - 2 * MIN) / STEP) * STEP;
+
+  it('flags the slow leaf from its first slow step and RCA names it 25 s after the onset', async () => {
+    await send(onset - 10 * MIN, onset, 0);
+    await send(onset, onset + 30_000, 400);
+    for (let i = 0; ; i++) {
+      const topo = (await (await fetch(`${svc.url}/api/v1/topology?view=horizontal&from=${onset - 10 * MIN}&to=${onset}`, { headers: svc.headers })).json()) as { edges: { from: string; to: string }[] };
+      if (topo.edges.some((e) => e.from === 'service:checkout' && e.to === 'service:payment')) break;
+      assert.ok(i < 120, 'the topology shows checkout → payment within 60 s');
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    // Steps before (now − settle) are judged: at onset + 25 s, the two steps [onset, onset + 20 s).
+    const quiet = await watch.tick(onset + 15_000);
+    assert.ok(!quiet.some((e) => e.service === 'payment'), 'one slow step is not yet an alert');
+    const firing = await watch.tick(onset + 25_000);
+    const payment = firing.find((e) => e.service === 'payment');
+    assert.ok(payment, `payment fires: ${JSON.stringify(firing.map((e) => [e.service, e.name]))}`);
+    assert.equal(payment.name, 'LatencyHigh');
+    assert.equal(payment.start, onset, 'the alert starts at the first slow step');
+
+    const { incidents } = (await (await fetch(`${svc.url}/api/v1/incidents`, { headers: svc.headers })).json()) as { incidents: { id: string; entities?: string[] }[] };
+    const incident = incidents.find((i) => i.entities?.includes('service:payment'));
+    assert.ok(incident, `an incident holds payment: ${JSON.stringify(incidents)}`);
+    const res = await fetch(`${svc.url}/api/v1/rca`, { method: 'POST', headers: json, body: JSON.stringify({ incident: incident.id, time: String(onset) }) });
+    const text = await res.text();
+    assert.equal(res.status, 200, text);
+    const rca = JSON.parse(text) as { services: { service: string }[]; causes: { entity: string; evidence: { signal: string; onset?: number }[] }[] };
+    assert.equal(rca.services[0]?.service, 'service:payment', JSON.stringify(rca.causes.slice(0, 3)));
+    const onsets = rca.causes[0]!.evidence.map((e) => e.onset).filter((x): x is number => x !== undefined);
+    assert.ok(onsets.includes(onset), `evidence dated to the 10-second step of the onset: ${JSON.stringify(rca.causes[0]!.evidence)}`);
+  });
+});
