@@ -53,7 +53,7 @@ export async function createRcaRole(deps: { config: Config; dataDir: string; top
   timer.unref();
   const w = deps.config.watch;
   const firing = () => [...service.engine.alerts.values()].filter((a) => a.tenant === w.tenant && a.status === 'firing');
-  const watch = w.enabled ? new ServiceWatch(deps.telemetry, (tenant, alerts) => service.notify(tenant, alerts), deps.log, { intervalMs: w.intervalMs, tenant: w.tenant, stepMs: w.stepMs, settleMs: w.settleMs, lookbackMs: w.lookbackMs }, firing) : undefined;
+  const watch = w.enabled ? new ServiceWatch(deps.telemetry, (tenant, alerts) => service.notify(tenant, alerts), deps.log, { intervalMs: w.intervalMs, tenant: w.tenant, stepMs: w.stepMs, settleMs: w.settleMs, lookbackMs: w.lookbackMs, rules: { quietMs: w.quietMs } }, firing) : undefined;
   watch?.start();
   return {
     alerts: service,

@@ -45,7 +45,7 @@ export interface Config {
    * Rootline's own detection. `stepMs` is also RCA's series step: detection and RCA look at the same points;
    * `settleMs` is how long telemetry may take to land before a step is judged; `lookbackMs` the baseline reach.
    */
-  watch: { enabled: boolean; intervalMs: number; tenant: string; stepMs: number; settleMs: number; lookbackMs: number };
+  watch: { enabled: boolean; intervalMs: number; tenant: string; stepMs: number; settleMs: number; lookbackMs: number; quietMs: number };
   /** The security watch over collector events (services/security). `rulesFile` empty: the default rules. */
   security: { enabled: boolean; rulesFile: string; intervalMs: number; learnMs: number; resolveAfterMs: number; tenant: string };
   reports: { periodMs: number; errorRateThreshold: number; latencyFactor: number; webhookUrl?: string };
@@ -169,6 +169,7 @@ export function loadConfig(env: Env, overrides: { roles?: string } = {}): Config
       stepMs: int('ROOTLINE_STEP_MS', 60_000, 1000, 600_000),
       settleMs: int('ROOTLINE_WATCH_SETTLE_MS', 30_000, 0, 600_000),
       lookbackMs: int('ROOTLINE_WATCH_LOOKBACK_MS', 3600_000, 60_000, 24 * 3600_000),
+      quietMs: int('ROOTLINE_WATCH_QUIET_MS', 120_000, 1000, 24 * 3600_000),
     },
     // Security rules over collector events, and learned per-workload baselines (alerts into the incident flow).
     security: {

@@ -1,7 +1,8 @@
 /**
  * The watch and RCA on a finer step (ROOTLINE_STEP_MS=10000): a leaf service turning slow is flagged from
  * the 10-second step its slowness began in, the alert fires once two steps confirm it, and RCA at that
- * moment already names the leaf. With the minute default the same fault needs over two minutes.
+ * moment already names the leaf. With the minute default the same fault needs over two minutes. A memory
+ * leak a service reports through OTLP metrics is flagged and named the same way.
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -40,6 +41,21 @@ async function send(from: number, to: number, slowMs: number): Promise<void> {
   await svc.flush();
 }
 
+/** cart's process.memory.usage (an up-down counter, as the OpenTelemetry semantic conventions define it), every 2 s. */
+async function sendMemory(from: number, to: number, bytes: (t: number) => number): Promise<void> {
+  const dataPoints: object[] = [];
+  for (let t = from; t < to; t += 2000) dataPoints.push({ startTimeUnixNano: ns(from), timeUnixNano: ns(t), asInt: String(Math.round(bytes(t))) });
+  const body = {
+    resourceMetrics: [{
+      resource: { attributes: [{ key: 'service.name', value: { stringValue: 'cart' } }] },
+      scopeMetrics: [{ metrics: [{ name: 'process.memory.usage', unit: 'By', sum: { aggregationTemporality: 2, isMonotonic: false, dataPoints } }] }],
+    }],
+  };
+  const res = await fetch(`${svc.url}/v1/metrics`, { method: 'POST', headers: json, body: JSON.stringify(body) });
+  assert.equal(res.status, 200, await res.text());
+  await svc.flush();
+}
+
 describe('the service watch and RCA on a 10-second step', () => {
   // The fault begins at `onset`, on a step boundary, a little in the past so every step judged is complete.
   const onset = Math.floor((Date.now() - 2 * MIN) / STEP) * STEP;
@@ -72,5 +88,24 @@ describe('the service watch and RCA on a 10-second step', () => {
     assert.equal(rca.services[0]?.service, 'service:payment', JSON.stringify(rca.causes.slice(0, 3)));
     const onsets = rca.causes[0]!.evidence.map((e) => e.onset).filter((x): x is number => x !== undefined);
     assert.ok(onsets.includes(onset), `evidence dated to the 10-second step of the onset: ${JSON.stringify(rca.causes[0]!.evidence)}`);
+  });
+
+  it('flags a memory leak the service reports (process.memory.usage) and RCA names it, kind memory', async () => {
+    const leak = onset + 60_000;
+    const MB = 1024 * 1024;
+    // Flat with a little noise, then 4 MB/s from `leak` on.
+    await sendMemory(onset - 10 * MIN, leak + 40_000, (t) => 80 * MB + ((t / 2000) % 5) * 0.4 * MB + (t >= leak ? ((t - leak) / 1000) * 4 * MB : 0));
+    const firing = await watch.tick(leak + 35_000);
+    const cart = firing.find((e) => e.service === 'cart');
+    assert.ok(cart, `cart fires: ${JSON.stringify(firing.map((e) => [e.service, e.name]))}`);
+    assert.equal(cart.name, 'MemoryHigh');
+    assert.ok(cart.start >= leak && cart.start <= leak + 2 * STEP, `the alert starts at the leak's first steps: ${cart.start - leak} ms after`);
+    const res = await fetch(`${svc.url}/api/v1/rca`, { method: 'POST', headers: json, body: JSON.stringify({ entity: 'service:cart', time: String(cart.start) }) });
+    const text = await res.text();
+    assert.equal(res.status, 200, text);
+    const rca = JSON.parse(text) as { causes: { entity: string; kind: string; evidence: { signal: string }[] }[] };
+    assert.equal(rca.causes[0]?.entity, 'service:cart', JSON.stringify(rca.causes.slice(0, 3)));
+    assert.equal(rca.causes[0]?.kind, 'memory');
+    assert.ok(rca.causes[0]?.evidence.some((e) => e.signal === 'process.memory.usage'), JSON.stringify(rca.causes[0]?.evidence));
   });
 });

@@ -9,6 +9,7 @@
  * | `span.error_ratio`        | share of those spans in error (status ERROR or HTTP ≥ 500)   | up       | ErrorsHigh          |
  * | `log.errors`              | log records at ERROR or worse                                | up       | ErrorsHigh          |
  * | `caller_latency`          | latency its callers measure (service-graph client metrics)   | up       | LatencyHigh         |
+ * | `metric.<memory metric>`  | memory the service reports (e.g. process.memory.usage)       | up       | MemoryHigh          |
  *
  * Each tick judges the last `lookbackMs` of data up to `settleMs` ago (late data has landed by then). An
  * episode (flags of one service and alert name, gaps shorter than `quietMs`) fires while its last flag is
@@ -167,7 +168,7 @@ export class ServiceWatch {
     // The start of a point's step, epoch ms (with a minute step, the same as toStartOfMinute in UTC).
     const minute = 'intDiv(toUnixTimestamp64Milli(timestamp), {step:Int64}) * {step:Int64}';
     const served = "(kind IN ('SERVER', 'CONSUMER') OR parent_span_id = '')";
-    const [spans, logs, callers] = await Promise.all([
+    const [spans, logs, callers, memory] = await Promise.all([
       this.telemetry.query<{ service: string; minute: number; p90: number; requests: number; errors: number }>(
         `SELECT service_name AS service, ${minute} AS minute, quantileIf(0.9)(duration_ns, ${served}) / 1e6 AS p90,
                 countIf(${served}) AS requests, countIf(${served} AND (status_code = 'ERROR' OR http_response_status_code >= 500)) AS errors
@@ -183,6 +184,18 @@ export class ServiceWatch {
         `SELECT attributes['server'] AS service, ${minute} AS minute, max(value) AS value
          FROM ${db}.metric_points WHERE ${win} AND metric_name = 'traces_service_graph_request_client_seconds' AND metric_type = 'gauge' AND attributes['server'] != ''
          GROUP BY service, minute`,
+        p,
+      ),
+      // Memory a service reports about itself (OpenTelemetry's process.memory.usage and the like, gauges or
+      // up-down counters): a leak shows here long before it slows anything. Attribute sets are summed.
+      this.telemetry.query<{ service: string; signal: string; minute: number; value: number }>(
+        `SELECT service, signal, minute, sum(v) AS value FROM (
+           SELECT service_name AS service, metric_name AS signal, ${minute} AS minute, attributes AS a, avg(value) AS v
+           FROM ${db}.metric_points WHERE ${win} AND service_name != '' AND k8s_pod_name = ''
+             AND (metric_type = 'gauge' OR (metric_type = 'sum' AND NOT is_monotonic))
+             AND match(metric_name, '(^|[._])memory([._]|$)') AND NOT match(metric_name, 'limit|request|available|free')
+           GROUP BY service, signal, minute, a)
+         GROUP BY service, signal, minute`,
         p,
       ),
     ]);
@@ -201,6 +214,7 @@ export class ServiceWatch {
     }
     for (const r of logs) add(r.service, 'log.errors', Number(r.minute), Number(r.errors), 1);
     for (const r of callers) add(r.service, 'caller_latency', Number(r.minute), Number(r.value));
+    for (const r of memory) add(r.service, `metric.${r.signal}`, Number(r.minute), Number(r.value));
     for (const s of out.values()) s.points.sort((a, b) => a.t - b.t);
     return [...out.values()].sort((a, b) => (a.service + a.signal).localeCompare(b.service + b.signal));
   }

@@ -62,7 +62,7 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
   const pods = names('pod:').map((n) => n.split('/').pop()!);
   const nodes = names('node:');
   Object.assign(p, { services, pods, nodes, procs });
-  const [metricRows, spanRows, edgeRows, logRows, errorLogs, connRows, changes, procRows, flows] = await Promise.all([
+  const [metricRows, serviceMetricRows, spanRows, edgeRows, logRows, errorLogs, connRows, changes, procRows, flows] = await Promise.all([
     // Node metrics belong to the node; where the data does not name the node they are skipped (on a pod they
     // would blame every pod of a busy node).
     telemetry.query<Row>(
@@ -72,6 +72,19 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
        FROM ${db}.metric_points WHERE ${win} AND (k8s_pod_name != '' OR startsWith(metric_name, 'k8s.node.')) AND metric_type IN ('gauge', 'sum')
          AND NOT (startsWith(metric_name, 'k8s.node.') AND k8s_node_name = '')
          AND (k8s_pod_name IN {pods:Array(String)} OR k8s_node_name IN {nodes:Array(String)})
+       GROUP BY entity, signal, minute`,
+      p,
+    ),
+    // Metrics a service reports about itself outside Kubernetes (an OpenTelemetry SDK's process.memory.usage,
+    // process.cpu.utilization…): they belong to the service. Counters (cumulative CPU time) need a rate and
+    // are left out: their level only grows. Each attribute set is averaged, then the sets
+    // are summed (heap spaces, CPU states), so one series per metric describes the whole process.
+    telemetry.query<Row>(
+      `SELECT entity, signal, minute, sum(v) AS value FROM (
+         SELECT ${serviceId} AS entity, metric_name AS signal, ${minute} AS minute, attributes AS a, avg(value) AS v
+         FROM ${db}.metric_points WHERE ${win} AND k8s_pod_name = '' AND service_name IN {services:Array(String)} AND (metric_type = 'gauge' OR (metric_type = 'sum' AND NOT is_monotonic))
+           AND NOT startsWith(metric_name, 'traces_service_graph')
+         GROUP BY entity, signal, minute, a)
        GROUP BY entity, signal, minute`,
       p,
     ),
@@ -161,7 +174,7 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
     const first = flagged.has(entity) ? Math.floor(baseFrom / step) * step : Math.min(...have);
     for (let m = first; m <= Math.min(newest, obsTo); m += step) if (!have.has(m)) procRows.push({ entity, signal: 'process.cpu.cores', minute: m, value: 0 });
   }
-  metricRows.push(...procRows);
+  metricRows.push(...serviceMetricRows, ...procRows);
   const signals = buildSignals({ serviceIds, metricRows, spanRows, edgeRows, logRows, connRows, errorLogs: errorLogs.map((l) => ({ ...l, t: Number(l.t) })).reverse() }, { t, baseFrom, baseTo, obsFrom, obsTo, step });
   // Deviations in process CPU are measured in at least the sampling threshold: a zero baseline has no spread.
   for (const s of signals) if (s.signal === 'process.cpu.cores') s.scaleFloor = Math.max(s.scaleFloor ?? 0, PROCESS_CPU_FLOOR);
