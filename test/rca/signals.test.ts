@@ -36,3 +36,38 @@ describe('signals from stored rows', () => {
     assert.ok(!causes.some((c) => c.entity === 'service:frontend'), 'the steady known error blames nobody');
   });
 });
+
+describe('a dependency that stops serving', () => {
+  // frontend → checkout → payment on a 10 s step; payment is killed at t: no spans of its own from then on,
+  // and checkout's calls to it fail (its client spans, with no child, in error).
+  const STEP = 10_000;
+  const w = { t, baseFrom: t - 40 * MIN, baseTo: t - 5 * MIN, obsFrom: t - 3 * STEP, obsTo: t + 5 * MIN, step: STEP };
+  const spanRows: Parameters<typeof buildSignals>[0]['spanRows'] = [];
+  const now = t + 40_000;
+  for (let m = t - 20 * MIN; m < now; m += STEP) {
+    const down = m >= t;
+    const row = (entity: string, p90: number, errors: number) => ({ entity, callee: '', minute: m, self_p90: p90 / 2, p90, errors, spans: 50, fanout: 1 });
+    spanRows.push(row('service:frontend', 120, down ? 50 : 0), row('service:checkout', 80, down ? 50 : 0));
+    if (!down) spanRows.push(row('service:payment', 40, 0));
+  }
+  const signals = buildSignals({ metricRows: [], spanRows, edgeRows: [], logRows: [], connRows: [] }, w);
+
+  it('marks the steps the dead service stays silent in, up to the newest step seen anywhere', () => {
+    const silent = signals.find((s) => s.entity === 'service:payment' && s.signal === 'span.silent_steps');
+    assert.ok(silent);
+    assert.ok(silent.baseline.filter(Number.isFinite).every((v) => v === 0));
+    const seen = silent.observed.filter(Number.isFinite);
+    assert.deepEqual(seen, [0, 0, 0, 1, 1, 1, 1], 'three live steps before t, then four silent ones; later steps unknown');
+    assert.ok(signals.filter((s) => s.signal === 'span.silent_steps' && s.entity !== 'service:payment').every((s) => s.observed.every((v) => !(v > 0))));
+  });
+
+  it('names the silent service first, as a dependency that is down, over the callers that fail because of it', () => {
+    const causes = rankCauses({
+      symptom: 'service:frontend', t, entities: ['service:frontend', 'service:checkout', 'service:payment'],
+      edges: [{ from: 'service:frontend', to: 'service:checkout', type: 'CALLS' }, { from: 'service:checkout', to: 'service:payment', type: 'CALLS' }], signals,
+    });
+    assert.equal(causes[0]?.entity, 'service:payment', JSON.stringify(causes.slice(0, 3)));
+    assert.equal(causes[0]?.kind, 'dependency_down');
+    assert.match(causes[0]!.evidence[0]!.indicator, /no spans of its own/);
+  });
+});

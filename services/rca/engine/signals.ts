@@ -92,6 +92,7 @@ export function buildSignals({ serviceIds = new Map(), metricRows, spanRows, edg
     rows.push({ entity: r.entity, signal: 'span.errors', minute: m, value: Number(r.errors), kind: 'errors', inclusive: true });
     if (Number(r.fanout) > 0) rows.push({ entity: r.entity, signal: 'span.calls_per_span', minute: m, value: Number(r.fanout), kind: 'errors', inclusive: false, direction: 'down' });
   }
+  rows.push(...silentSteps(spanRows, step, obsTo));
   const sides = new Map<string, { client?: number; server?: number }>();
   for (const r of edgeRows) {
     const key = `${r.client}\u0000${r.server}\u0000${r.minute}`;
@@ -147,6 +148,7 @@ export function buildSignals({ serviceIds = new Map(), metricRows, spanRows, edg
       entity, signal, kind: g.kind, inclusive: g.inclusive, ...(g.direction ? { direction: g.direction } : {}),
       ...(floors.get(key) ? { scaleFloor: floors.get(key) } : {}),
       ...(signal === NEW_TEMPLATES ? { scaleFloor: 1, ...(templates.detail.get(entity) ? { detail: templates.detail.get(entity) } : {}) } : {}),
+      ...(signal === SILENT ? { scaleFloor: SILENCE_FLOOR, detail: 'no spans of its own: not serving (down, crashed or unreachable)' } : {}),
       baseline: ((b) => (finite(b) >= MIN_BASELINE ? b : shortMinutes.map((m) => g.values.get(m) ?? NaN)))(baseMinutes.map((m) => g.values.get(m) ?? NaN)),
       observed: obsMinutes.map((m) => g.values.get(m) ?? NaN),
       observedStart: obsMinutes[0]!, step,
@@ -156,6 +158,35 @@ export function buildSignals({ serviceIds = new Map(), metricRows, spanRows, edg
 }
 
 const NEW_TEMPLATES = 'log.new_error_templates';
+/** The least scale a silence is measured in: one silent step in fifty is a 1σ move, so a service silent
+ * after hundreds of steps of steady traffic is a strong anomaly even against a baseline with none. */
+export const SILENCE_FLOOR = 0.02;
+
+/**
+ * A service that stops producing spans altogether (killed, crashed, hung before it answers) leaves no rows at
+ * all, so no other signal can speak for it. Per entity, from its first step with spans up to the newest step
+ * any entity has spans in (later steps are unknown, not silent): 1 for a step without a span of its own, else
+ * 0. A dependency that is down then stands out against a baseline of steady traffic; a service whose traffic
+ * is sparse anyway has silent steps in its baseline too, which widens its scale.
+ */
+function silentSteps(spanRows: SignalRows['spanRows'], step: number, obsTo: number): (Row & { kind: FaultKind; inclusive: boolean })[] {
+  const have = new Map<string, Set<number>>();
+  let newest = -Infinity;
+  for (const r of spanRows) {
+    const m = Number(r.minute);
+    newest = Math.max(newest, m);
+    if (r.callee || Number(r.spans) === 0) continue;
+    have.set(r.entity, (have.get(r.entity) ?? new Set()).add(m));
+  }
+  const out: (Row & { kind: FaultKind; inclusive: boolean })[] = [];
+  for (const [entity, steps] of have) {
+    for (let m = Math.min(...steps); m <= Math.min(newest, obsTo); m += step) {
+      out.push({ entity, signal: SILENT, minute: m, value: steps.has(m) ? 0 : 1, kind: 'dependency_down', inclusive: false });
+    }
+  }
+  return out;
+}
+const SILENT = 'span.silent_steps';
 
 /**
  * Error log lines whose template (mined Drain-style over the lines of both windows, in time order) never
