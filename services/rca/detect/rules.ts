@@ -120,6 +120,7 @@ export function flagSeries(s: Series, options: Partial<DetectOptions> = {}): Fla
 export function alertName(signal: string): string {
   if (signal.includes('latency')) return 'LatencyHigh';
   if (signal.includes('memory')) return 'MemoryHigh';
+  if (signal.includes('cpu')) return 'CpuHigh';
   if (signal.includes('spans_per_request')) return 'RequestsFailing';
   if (signal.includes('error')) return 'ErrorsHigh';
   return 'SignalAnomalous';

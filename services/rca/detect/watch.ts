@@ -10,6 +10,7 @@
  * | `log.errors`              | log records at ERROR or worse                                | up       | ErrorsHigh          |
  * | `caller_latency`          | latency its callers measure (service-graph client metrics)   | up       | LatencyHigh         |
  * | `metric.<memory metric>`  | memory the service reports (e.g. process.memory.usage)       | up       | MemoryHigh          |
+ * | `metric.<cpu metric>`     | CPU the service reports (e.g. process.cpu.utilization)       | up       | CpuHigh             |
  *
  * Each tick judges the last `lookbackMs` of data up to `settleMs` ago (late data has landed by then). An
  * episode (flags of one service and alert name, gaps shorter than `quietMs`) fires while its last flag is
@@ -186,14 +187,16 @@ export class ServiceWatch {
          GROUP BY service, minute`,
         p,
       ),
-      // Memory a service reports about itself (OpenTelemetry's process.memory.usage and the like, gauges or
-      // up-down counters): a leak shows here long before it slows anything. Attribute sets are summed.
+      // Memory and CPU a service reports about itself (OpenTelemetry's process.memory.usage,
+      // process.cpu.utilization and the like, gauges or up-down counters; cumulative CPU time is a counter and
+      // left out): a leak or a runaway thread shows here before, or without, slowing anything. Attribute sets
+      // are summed.
       this.telemetry.query<{ service: string; signal: string; minute: number; value: number }>(
         `SELECT service, signal, minute, sum(v) AS value FROM (
            SELECT service_name AS service, metric_name AS signal, ${minute} AS minute, attributes AS a, avg(value) AS v
            FROM ${db}.metric_points WHERE ${win} AND service_name != '' AND k8s_pod_name = ''
              AND (metric_type = 'gauge' OR (metric_type = 'sum' AND NOT is_monotonic))
-             AND match(metric_name, '(^|[._])memory([._]|$)') AND NOT match(metric_name, 'limit|request|available|free')
+             AND match(metric_name, '(^|[._])(memory|cpu)([._]|$)') AND NOT match(metric_name, 'limit|request|available|free|idle')
            GROUP BY service, signal, minute, a)
          GROUP BY service, signal, minute`,
         p,
@@ -214,7 +217,9 @@ export class ServiceWatch {
     }
     for (const r of logs) add(r.service, 'log.errors', Number(r.minute), Number(r.errors), 1);
     for (const r of callers) add(r.service, 'caller_latency', Number(r.minute), Number(r.value));
-    for (const r of memory) add(r.service, `metric.${r.signal}`, Number(r.minute), Number(r.value));
+    // CPU utilization (a share of the machine) is measured in at least 5 points: an idle service's spread
+    // is tiny, and a garbage collection must not page anyone.
+    for (const r of memory) add(r.service, `metric.${r.signal}`, Number(r.minute), Number(r.value), /cpu.*utilization/.test(r.signal) ? 0.05 : undefined);
     for (const s of out.values()) s.points.sort((a, b) => a.t - b.t);
     return [...out.values()].sort((a, b) => (a.service + a.signal).localeCompare(b.service + b.signal));
   }
