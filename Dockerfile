@@ -6,6 +6,7 @@ COPY package.json package-lock.json ./
 RUN npm install --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY bin ./bin
 COPY services ./services
+COPY ui ./ui
 COPY models ./models
 ENV ROOTLINE_HOST=0.0.0.0 ROOTLINE_PORT=8080 ROOTLINE_DATA_DIR=/data
 VOLUME /data

@@ -13,6 +13,7 @@ import { installAuth } from './shared/auth.ts';
 import type { Config } from './shared/config.ts';
 import { errorStatus } from './shared/http-errors.ts';
 import type { TelemetryStore } from './shared/telemetry/store.ts';
+import { registerUi } from './ui/index.ts';
 
 export interface AppParts {
   config: Config;
@@ -103,5 +104,7 @@ export async function buildApp(parts: AppParts): Promise<FastifyInstance> {
   });
 
   for (const role of parts.roles) await role.register(app);
+  // Every role set serves the HTTP API, so every one serves the UI that reads it (bundled on first request).
+  await registerUi(app);
   return app;
 }

@@ -155,11 +155,17 @@ const USAGE = `usage: rootline <command>
   eval sequence --dataset <dir> [--json] [--backend tensorflow|wasm|cpu] [--models <dir>]   train and score the call-sequence model on hdfs-sessions
   eval nab --dataset <dir or .tar.xz> [--json] [--detector ours|numenta]   Numenta Anomaly Benchmark scores (standard, low FP, low FN)
   security check-rules <file.yaml>                 check a security rules file (exit 1 with its problems)
+  demo [--port N] [--rate R] [--no-netns]          a demo shop observed by Rootline (root: namespaces, cgroups, eBPF collector)
+  demo fault <kind> <service> [--param v] | demo clear [id] | demo status    faults into the running demo (demo --help)
   help                                             this text`;
 
 export async function main(argv: string[]): Promise<number> {
   const { positional, flags } = parseFlags(argv);
   const [cmd, sub] = positional;
+  if (cmd === 'demo') {
+    const { demoCommand } = await import('../demo/control.ts');
+    return demoCommand(positional.slice(1), flags);
+  }
   if (!cmd || cmd === 'help' || flags.has('help')) {
     console.log(USAGE);
     return cmd ? 0 : 2;

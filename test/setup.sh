@@ -8,10 +8,11 @@ if [ "$(id -u)" = 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   # The eBPF collector (collector-native): its build packages, and what its tests drive (ip netns, curl,
-  # python3 -m http.server, unshare), and gcc for the security tests' builds and the "miner" they compile.
+  # python3 -m http.server, unshare), gcc for the security tests' builds and the "miner" they compile, and
+  # Chromium for the web UI tests (test/ui, driven headless through playwright-core).
   apt-get install -y -qq --no-install-recommends redis-server docker-compose prometheus-alertmanager \
     clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev make pkg-config libcurl4-openssl-dev iproute2 curl \
-    python3 util-linux gcc libc6-dev >/dev/null
+    python3 util-linux gcc libc6-dev chromium >/dev/null
   # Debian starts a system redis on 6379; the tests use their own instances.
   # Java 17 and Maven build the Neo4j test launcher; most images have them, install them where missing.
   command -v mvn >/dev/null && command -v java >/dev/null || apt-get install -y -qq --no-install-recommends maven openjdk-17-jdk-headless >/dev/null
@@ -20,7 +21,7 @@ if [ "$(id -u)" = 0 ]; then
   done
 else
   echo "not root: skipping apt-get (need: redis-server docker-compose prometheus-alertmanager clang llvm libbpf-dev" \
-    "bpftool libelf-dev zlib1g-dev make pkg-config libcurl4-openssl-dev iproute2 curl python3 util-linux gcc libc6-dev)" >&2
+    "bpftool libelf-dev zlib1g-dev make pkg-config libcurl4-openssl-dev iproute2 curl python3 util-linux gcc libc6-dev chromium)" >&2
 fi
 
 # `npm ci` refuses this lock: chdb lists macOS and arm64 builds the registry here does not serve (404), so

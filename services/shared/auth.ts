@@ -1,6 +1,7 @@
 /**
- * Bearer-token auth for every write and read API. Tokens map to tenants. Only health, readiness, metrics and
- * the API docs are open. Comparison is constant-time over fixed-length digests.
+ * Bearer-token auth for every write and read API. Tokens map to tenants. Only health, readiness, metrics, the
+ * API docs and the web UI's files (they hold no data; the UI's API calls carry a token) are open. Comparison is
+ * constant-time over fixed-length digests.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -11,7 +12,7 @@ declare module 'fastify' {
   }
 }
 
-const OPEN = [/^\/healthz$/, /^\/readyz$/, /^\/metrics$/, /^\/docs(\/.*)?$/];
+const OPEN = [/^\/healthz$/, /^\/readyz$/, /^\/metrics$/, /^\/docs(\/.*)?$/, /^\/ui(\/.*)?$/];
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
