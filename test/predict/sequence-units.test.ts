@@ -105,3 +105,24 @@ describe('hdfs eval helpers', () => {
     assert.deepEqual(f, { precision: 0.75, recall: 0.75, f1: 0.75, fpr: 0.25, tp: 3, fp: 1, fn: 1, tn: 3 });
   });
 });
+
+describe('trace call order', () => {
+  it('walks the call tree depth first, children by start time, whatever the clocks of other processes say', async () => {
+    const { callOrder } = await import('../../services/predict/reports/builder.ts');
+    // frontend's server span calls catalog then cart; catalog's server span (another process, its clock 3 ms
+    // behind) seems to start before frontend's client span and even before frontend's server span.
+    const spans = [
+      { t: 100, id: 'f', parent: '', call: 'frontend:GET /' },
+      { t: 101, id: 'fc1', parent: 'f', call: 'frontend:GET /products' },
+      { t: 98, id: 'c', parent: 'fc1', call: 'catalog:GET /products' },
+      { t: 99, id: 'ck', parent: 'c', call: 'catalog:kv GET' },
+      { t: 110, id: 'fc2', parent: 'f', call: 'frontend:GET /carts' },
+      { t: 112, id: 'k', parent: 'fc2', call: 'cart:GET /carts' },
+      // A span whose parent was never stored (an uninstrumented hop) starts a root of its own.
+      { t: 105, id: 'x', parent: 'missing', call: 'payment:POST /charge' },
+    ];
+    assert.deepEqual(callOrder(spans), ['frontend:GET /', 'frontend:GET /products', 'catalog:GET /products', 'catalog:kv GET', 'frontend:GET /carts', 'cart:GET /carts', 'payment:POST /charge']);
+    // Stable under any input order.
+    assert.deepEqual(callOrder([...spans].reverse()), callOrder(spans));
+  });
+});

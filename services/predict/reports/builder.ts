@@ -103,7 +103,7 @@ export function driftOf(values: readonly number[], window: number): { previousMe
   return { previousMedian: med, recentMean, robustZ: (recentMean - med) / sigma };
 }
 
-/** One trace's calls as `service:operation`, in span start order. */
+/** One trace's calls as `service:operation`, in call-tree order (see {@link callOrder}). */
 export interface TraceSequence {
   trace_id: string;
   calls: string[];
@@ -112,15 +112,51 @@ export interface TraceSequence {
   last: number;
 }
 
+interface SpanRef {
+  t: number;
+  id: string;
+  parent: string;
+  call: string;
+}
+
 /**
- * The call sequences of the traces with spans in [from, to), in span start order, at most `limit`; with
+ * The calls of one trace in the order of a depth-first walk of its call tree, children by start time.
+ * Sorting all spans by start time instead mixes up processes: each OpenTelemetry SDK stamps spans from its
+ * own process's time origin, which can be milliseconds off another's, so a child's server span may seem to
+ * start before its parent's client span. Siblings come from one process and one clock. Spans whose parent
+ * is not in the trace (an uninstrumented hop between) are roots, in start order.
+ */
+export function callOrder(spans: readonly SpanRef[]): string[] {
+  const ids = new Set(spans.map((s) => s.id));
+  const children = new Map<string, SpanRef[]>();
+  const roots: SpanRef[] = [];
+  for (const s of spans) {
+    if (s.parent && ids.has(s.parent) && s.parent !== s.id) children.set(s.parent, [...(children.get(s.parent) ?? []), s]);
+    else roots.push(s);
+  }
+  const byStart = (a: SpanRef, b: SpanRef) => a.t - b.t || a.id.localeCompare(b.id);
+  const out: string[] = [];
+  const seen = new Set<string>();
+  const stack = [...roots].sort(byStart).reverse();
+  while (stack.length > 0) {
+    const s = stack.pop()!;
+    if (seen.has(s.id)) continue; // a cycle of bad parent ids must not loop
+    seen.add(s.id);
+    out.push(s.call);
+    stack.push(...[...(children.get(s.id) ?? [])].sort(byStart).reverse());
+  }
+  return out;
+}
+
+/**
+ * The call sequences of the traces with spans in [from, to), at most `limit`, oldest first; with
  * `settledBefore`, only traces whose last span started before it (so a trace still running is not cut).
  * Reports, training and online scoring all read sequences through this one query.
  */
-export function traceSequences(telemetry: TelemetryStore, from: number, to: number, limit: number, settledBefore?: number): Promise<TraceSequence[]> {
+export async function traceSequences(telemetry: TelemetryStore, from: number, to: number, limit: number, settledBefore?: number): Promise<TraceSequence[]> {
   const db = telemetry.database;
-  return telemetry.query<TraceSequence>(
-    `SELECT trace_id, arrayMap(x -> x.2, arraySort(x -> x.1, groupArray((timestamp, concat(service_name, ':', name))))) AS calls,
+  const rows = await telemetry.query<{ trace_id: string; spans: [string, string, string, string][]; first: number; last: number }>(
+    `SELECT trace_id, groupArray((toString(toUnixTimestamp64Nano(timestamp)), span_id, parent_span_id, concat(service_name, ':', name))) AS spans,
             toUnixTimestamp64Milli(min(timestamp)) AS first, toUnixTimestamp64Milli(max(timestamp)) AS last
      FROM ${db}.spans
      WHERE timestamp >= fromUnixTimestamp64Milli({from:Int64}) AND timestamp < fromUnixTimestamp64Milli({to:Int64})
@@ -128,7 +164,14 @@ export function traceSequences(telemetry: TelemetryStore, from: number, to: numb
      ${settledBefore !== undefined ? 'HAVING max(timestamp) < fromUnixTimestamp64Milli({settled:Int64})' : ''}
      ORDER BY first LIMIT {limit:UInt32}`,
     { from, to, limit, ...(settledBefore !== undefined ? { settled: settledBefore } : {}) },
-  ).then((rows) => rows.map((r) => ({ ...r, first: Number(r.first), last: Number(r.last) })));
+  );
+  return rows.map((r) => ({
+    trace_id: r.trace_id,
+    // Nanoseconds as text: a Number keeps them to about 0.25 µs at today's epoch, enough to order siblings.
+    calls: callOrder(r.spans.map(([t, id, parent, call]) => ({ t: Number(t), id, parent, call }))),
+    first: Number(r.first),
+    last: Number(r.last),
+  }));
 }
 
 export class ReportBuilder {
