@@ -53,6 +53,8 @@ export interface SequenceAnomaly {
   /** Largest surprisal of the trace (Infinity for a call never seen in training) and the model's threshold. */
   score: number;
   threshold: number;
+  /** A call never seen, or one of many rare flows at its entry service (see RARE_FLOW_ALERT): alerted on and RCA evidence. */
+  significant: boolean;
 }
 
 /** Raises one alert; the role is wired to the alert service's generic ingestion when RCA runs alongside. */
@@ -69,6 +71,16 @@ export interface OnlineSettings {
 }
 
 export const DEFAULT_ONLINE: OnlineSettings = { pollMs: 2000, settleMs: 5000, dedupMs: 10 * 60_000, keep: 10_000, maxTraces: 5000 };
+
+/**
+ * When a rare flow is worth an alert. A call never seen in training is news by itself. A flow the model
+ * only finds unlikely is expected now and then: the threshold lets `targetFpr` of normal traces through
+ * (1 %), and a model trained on minutes of traffic has not seen every rare branch. Such traces become an
+ * alert only when, over the last minute of an entry service's traces, at least `minCount` of them are
+ * anomalous and they are `rateFactor` times more common than the threshold allows: a new release whose
+ * flows changed, not the odd customer.
+ */
+export const RARE_FLOW_ALERT = { windowMs: 60_000, minCount: 3, rateFactor: 3 };
 
 /** Small model options: business APIs have a few dozen calls and short flows. */
 const TRAIN_OPTIONS = { window: 4, units: 16, layers: 1, targetFpr: 0.01, train: { epochs: 30, batchSize: 64, learningRate: 0.02, patience: 5 } };
@@ -90,6 +102,8 @@ export class SequenceOnline {
   private readonly jobs = new Map<string, TrainStatus>();
   private readonly anomalies: SequenceAnomaly[] = [];
   private readonly raised = new Map<string, number>();
+  /** Per entry service: the start and verdict of each trace scored in the last RARE_FLOW_ALERT.windowMs. */
+  private readonly recent = new Map<string, { t: number; anomalous: boolean }[]>();
   private worker: Worker | undefined;
   private timer: NodeJS.Timeout | undefined;
   private cursor: number;
@@ -212,20 +226,32 @@ export class SequenceOnline {
     this.cursor = to;
     if (rows.length === 0) return;
     const raw = await model.scoreRaw(rows.map((r) => r.calls));
+    const targetFpr = model.metadata.thresholds.targetFpr;
     for (let i = 0; i < rows.length; i++) {
       const s = raw[i]!;
-      if (!(s.score > model.thresholds.score)) continue;
       const r = rows[i]!;
+      const entry = serviceOf(r.calls[0]!);
+      const seen = this.recent.get(entry) ?? [];
+      seen.push({ t: r.first, anomalous: s.score > model.thresholds.score });
+      while (seen.length > 0 && seen[0]!.t < r.first - RARE_FLOW_ALERT.windowMs) seen.shift();
+      this.recent.set(entry, seen);
+      if (!(s.score > model.thresholds.score)) continue;
       const u = unexpectedCall(r.calls, s.ranks);
       const a: SequenceAnomaly = {
         kind: 'sequence_anomaly', t: r.first, traceId: r.trace_id, entryService: serviceOf(r.calls[0]!),
         callService: serviceOf(u.call === '(end of trace)' ? r.calls[r.calls.length - 1]! : u.call),
-        unexpected: u.call, previous: u.previous, calls: r.calls, score: s.score, threshold: model.thresholds.score,
+        unexpected: u.call, previous: u.previous, calls: r.calls, score: s.score, threshold: model.thresholds.score, significant: false,
       };
       this.anomalies.push(a);
+      const bad = seen.filter((x) => x.anomalous).length;
+      a.significant = !Number.isFinite(s.score) || (bad >= RARE_FLOW_ALERT.minCount && bad / seen.length > RARE_FLOW_ALERT.rateFactor * targetFpr);
+      if (!a.significant) continue;
+      // The earlier rare flows of this entry in the window were the same change beginning.
+      for (const b of this.anomalies) if (b.entryService === a.entryService && b.t >= a.t - RARE_FLOW_ALERT.windowMs) b.significant = true;
       await this.raise(a);
     }
     if (this.anomalies.length > this.settings.keep) this.anomalies.splice(0, this.anomalies.length - this.settings.keep);
+    for (const [entry, seen] of this.recent) if (seen.length === 0 || seen[seen.length - 1]!.t < to - 10 * RARE_FLOW_ALERT.windowMs) this.recent.delete(entry);
   }
 
   private async raise(a: SequenceAnomaly): Promise<void> {
@@ -249,8 +275,8 @@ export class SequenceOnline {
     }
   }
 
-  /** Anomalies of traces that started in [from, to), oldest first. */
+  /** Significant anomalies of traces that started in [from, to), oldest first (the odd rare flow is no evidence). */
   anomaliesBetween(from: number, to: number): SequenceAnomaly[] {
-    return this.anomalies.filter((a) => a.t >= from && a.t < to);
+    return this.anomalies.filter((a) => a.significant && a.t >= from && a.t < to);
   }
 }
