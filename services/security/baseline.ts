@@ -7,6 +7,7 @@
  * cgroup path (a systemd unit's or a container's), otherwise the program on its host.
  */
 import { text as s, type Event } from './rules/condition.ts';
+import { podWorkload } from '../shared/workload.ts';
 
 export interface WorkloadBaseline {
   first: number;
@@ -27,9 +28,8 @@ export interface Verdict {
 export function workloadOf(e: Event): string {
   const pod = s(e['k8s.pod.name']);
   if (pod) {
-    // deployment-7d9f8c6b5-x2k4q → deployment; daemonset-x2k4q → daemonset; statefulset-0 stays.
-    const base = pod.replace(/-[a-z0-9]{6,10}-[a-z0-9]{5}$/, '').replace(/-[a-z0-9]{5}$/, '');
-    return `k8s:${s(e['k8s.namespace.name']) || 'default'}/${base}`;
+    // Named as the topology names the pod's workload; the key format is stored in baselines, so it stays.
+    return `k8s:${s(e['k8s.namespace.name']) || 'default'}/${podWorkload(pod)}`;
   }
   const uid = s(e['k8s.pod.uid']);
   if (uid) return `pod:${uid}`;

@@ -7,12 +7,15 @@
  * - service-graph metrics (`traces_service_graph_*`, labels `client` and `server`, as the OpenTelemetry
  *   service-graph connector or a mesh emits them) → service CALLS service, also where no trace was kept;
  * - collector TCP events → host CONNECTS host and process CONNECTS process, mapping peer IPs to the host
- *   that owns them when any of its connections shows that IP as local, else to an external peer.
+ *   that owns them when any of its connections shows that IP as local, else to an external peer;
+ * - collector HTTP and TCP events → services only the collector sees, and their CALLS (./extract-workloads.ts);
+ *   client spans to such a service call it instead of an external peer.
  * Every query is parameterized; the window bounds are the only inputs.
  */
 import type { TelemetryStore } from '../shared/telemetry/store.ts';
 import type { EdgeObservation, EntityObservation, TopologyBatch } from './model.ts';
 import { ids } from './model.ts';
+import { workloadObservations } from './extract-workloads.ts';
 
 export interface Window {
   from: number; // ms, inclusive
@@ -99,6 +102,7 @@ export async function extractWindow(store: TelemetryStore, w: Window, version = 
     p,
   );
   resourceObservations(resources, batch);
+  const workloads = await workloadObservations(store, p, resources, batch);
 
   // Endpoints: what a service serves (server or entry spans).
   const endpoints = await store.query<{ ns: string; service: string; route: string; t: number }>(
@@ -161,16 +165,23 @@ export async function extractWindow(store: TelemetryStore, w: Window, version = 
   }
 
   // Client spans with a peer address and no child span anywhere: an uninstrumented dependency.
-  const externals = await store.query<{ ns: string; svc: string; addr: string; port: number; t: number }>(
-    `SELECT service_namespace AS ns, service_name AS svc, server_address AS addr, server_port AS port, toUnixTimestamp64Milli(max(timestamp)) AS t
+  const externals = await store.query<{ ns: string; svc: string; host: string; addr: string; port: number; peer: string; peer_port: string; t: number }>(
+    `SELECT service_namespace AS ns, service_name AS svc, host_name AS host, server_address AS addr, server_port AS port,
+            attributes['network.peer.address'] AS peer, attributes['network.peer.port'] AS peer_port, toUnixTimestamp64Milli(max(timestamp)) AS t
      FROM ${db}.spans
      WHERE ${IN_WINDOW} AND kind IN ('CLIENT', 'PRODUCER') AND server_address != ''
        AND span_id NOT IN (SELECT parent_span_id FROM ${db}.spans WHERE ${IN_WINDOW} AND parent_span_id != '')
-     GROUP BY ns, svc, addr, port, toStartOfMinute(timestamp)`,
+     GROUP BY ns, svc, host, addr, port, peer, peer_port, toStartOfMinute(timestamp)`,
     p,
   );
   const knownServices = new Set(resources.map((r) => r.service_name));
   for (const x of externals) {
+    // A service only the collector sees: the call is to it, not to an unknown peer.
+    const workload = workloads.peer(x.host, x.addr, x.peer, x.peer_port || x.port);
+    if (workload) {
+      batch.edges.push({ type: 'CALLS', from: ids.service(x.ns, x.svc), to: workload, t: Number(x.t) });
+      continue;
+    }
     if (knownServices.has(x.addr)) continue; // a service we see, only untraced on this call
     const ext = ids.external(x.addr, x.port || undefined);
     batch.entities.push({ id: ext, kind: 'external', name: `${x.addr}${x.port ? `:${x.port}` : ''}`, attrs: { 'server.address': x.addr }, t: Number(x.t) });

@@ -12,6 +12,9 @@
  * | `metric.<memory metric>`  | memory the service reports (e.g. process.memory.usage)       | up       | MemoryHigh          |
  * | `metric.<cpu metric>`     | CPU the service reports (e.g. process.cpu.utilization)       | up       | CpuHigh             |
  *
+ * A service only the eBPF collector sees (one that sends no server spans) gets the first two from the server
+ * side of its HTTP as the collector measures it (../../topology/workloads.ts), under the same names.
+ *
  * Each tick judges the last `lookbackMs` of data up to `settleMs` ago (late data has landed by then). An
  * episode (flags of one service and alert name, gaps shorter than `quietMs`) fires while its last flag is
  * recent and resolves after; its fingerprint carries its start, so a later episode is a new alert.
@@ -20,6 +23,7 @@ import type { Logger } from 'pino';
 import type { TelemetryStore } from '../../shared/telemetry/store.ts';
 import type { IncomingAlert } from '../alerts/formats.ts';
 import { DEFAULT_DETECT, alertName, flagSeries, type DetectOptions, type Flag, type Series } from './rules.ts';
+import { ebpfServices, workloadHttp } from '../../topology/workloads.ts';
 
 export interface WatchSettings {
   /** How often to judge (ms). */
@@ -169,7 +173,7 @@ export class ServiceWatch {
     // The start of a point's step, epoch ms (with a minute step, the same as toStartOfMinute in UTC).
     const minute = 'intDiv(toUnixTimestamp64Milli(timestamp), {step:Int64}) * {step:Int64}';
     const served = "(kind IN ('SERVER', 'CONSUMER') OR parent_span_id = '')";
-    const [spans, logs, callers, memory] = await Promise.all([
+    const [spans, logs, callers, memory, workloads] = await Promise.all([
       this.telemetry.query<{ service: string; minute: number; p90: number; requests: number; errors: number }>(
         `SELECT service_name AS service, ${minute} AS minute, quantileIf(0.9)(duration_ns, ${served}) / 1e6 AS p90,
                 countIf(${served}) AS requests, countIf(${served} AND (status_code = 'ERROR' OR http_response_status_code >= 500)) AS errors
@@ -201,6 +205,8 @@ export class ServiceWatch {
          GROUP BY service, signal, minute`,
         p,
       ),
+      // Services only the eBPF collector sees: the same golden signals from the server side of their HTTP.
+      ebpfServices(this.telemetry, from, to).then((w) => workloadHttp(this.telemetry, from, to, this.settings.stepMs, w.keys)),
     ]);
     const out = new Map<string, Series>();
     const add = (service: string, signal: string, t: number, value: number, minScale?: number) => {
@@ -210,7 +216,7 @@ export class ServiceWatch {
       if (!s) out.set(key, (s = { service, signal, direction: 'up', points: [], ...(minScale ? { minScale } : {}) }));
       s.points.push({ t, value });
     };
-    for (const r of spans) {
+    for (const r of [...spans, ...workloads.filter((w) => w.requests >= this.settings.minRequests)]) {
       add(r.service, 'span.server_latency_p90', Number(r.minute), Number(r.p90));
       // A flat 0 % error ratio has no spread: measured in at least 1 point, a rise needs k (3.5) points to alert.
       add(r.service, 'span.error_ratio', Number(r.minute), Number(r.errors) / Number(r.requests), 0.01);

@@ -36,8 +36,12 @@ export interface SignalRows {
   metricRows: Row[];
   /** ERROR-or-worse log records of candidates over both windows, oldest first. */
   errorLogs?: { entity: string; t: number; body: string }[];
-  /** `callee`: the id of the service a client span's children run in ('' for other spans). */
-  spanRows: { entity: string; callee: string; minute: number; self_p90: number; p90: number; errors: number; spans: number; fanout: number }[];
+  /**
+   * `callee`: the id of the service a client span's children run in ('' for other spans); with `by_peer`, the
+   * service its peer address names, which sends no spans (its own rows come from the eBPF collector).
+   * `source`: where a row comes from when not from spans (`ebpf`: the collector's server-side HTTP).
+   */
+  spanRows: { entity: string; callee: string; by_peer?: number; source?: 'ebpf'; minute: number; self_p90: number; p90: number; errors: number; spans: number; fanout: number }[];
   edgeRows: { client: string; server: string; side: string; minute: number; value: number }[];
   logRows: Row[];
   connRows: Row[];
@@ -80,8 +84,18 @@ export function buildSignals({ serviceIds = new Map(), metricRows, spanRows, edg
     if (!m) gaps.set(key, (m = new Map()));
     if (value < (m.get(minute)?.gap ?? Infinity)) m.set(minute, { gap: value, size });
   };
+  // A callee known only by its peer address has no server span under the client span to subtract: the time
+  // on the network is what the caller waits less what the callee takes (both p90s of the step, as for
+  // service-graph edges); a step the callee has no data for says nothing.
+  const own = new Map<string, number>();
+  for (const r of spanRows) if (!r.callee) own.set(`${r.entity}\u0000${Number(r.minute)}`, Number(r.p90));
   for (const r of spanRows) {
     const m = Number(r.minute);
+    if (r.callee && Number(r.by_peer)) {
+      const callee = own.get(`${r.callee}\u0000${m}`);
+      if (callee !== undefined) gap(r.callee, 'span.network_gap.p90', m, Number(r.p90) - callee, Number(r.p90));
+      continue;
+    }
     if (r.callee) {
       gap(r.callee, 'span.network_gap.p90', m, r.self_p90, r.p90);
       continue;
@@ -167,20 +181,26 @@ export const SILENCE_FLOOR = 0.02;
  * all, so no other signal can speak for it. Per entity, from its first step with spans up to the newest step
  * any entity has spans in (later steps are unknown, not silent): 1 for a step without a span of its own, else
  * 0. A dependency that is down then stands out against a baseline of steady traffic; a service whose traffic
- * is sparse anyway has silent steps in its baseline too, which widens its scale.
+ * is sparse anyway has silent steps in its baseline too, which widens its scale. The newest step is taken per
+ * source: the collector's events land sooner than SDKs export spans, and a step spans have not reached yet is
+ * not a silent one.
  */
 function silentSteps(spanRows: SignalRows['spanRows'], step: number, obsTo: number): (Row & { kind: FaultKind; inclusive: boolean })[] {
   const have = new Map<string, Set<number>>();
-  let newest = -Infinity;
+  const sourceOf = new Map<string, string>();
+  const newest = new Map<string, number>();
   for (const r of spanRows) {
     const m = Number(r.minute);
-    newest = Math.max(newest, m);
+    const source = r.source ?? 'spans';
+    newest.set(source, Math.max(newest.get(source) ?? -Infinity, m));
     if (r.callee || Number(r.spans) === 0) continue;
     have.set(r.entity, (have.get(r.entity) ?? new Set()).add(m));
+    sourceOf.set(r.entity, source);
   }
   const out: (Row & { kind: FaultKind; inclusive: boolean })[] = [];
   for (const [entity, steps] of have) {
-    for (let m = Math.min(...steps); m <= Math.min(newest, obsTo); m += step) {
+    const last = newest.get(sourceOf.get(entity)!)!;
+    for (let m = Math.min(...steps); m <= Math.min(last, obsTo); m += step) {
       out.push({ entity, signal: SILENT, minute: m, value: steps.has(m) ? 0 : 1, kind: 'dependency_down', inclusive: false });
     }
   }

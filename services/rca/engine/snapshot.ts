@@ -8,6 +8,8 @@ import type { TopologyStore } from '../../topology/store.ts';
 import { isHostile, type ApiSequenceSource, type RcaInput, type SecuritySource } from './model.ts';
 import { callerMap, candidates, dependencyMap } from './rank.ts';
 import { buildSignals, type Row } from './signals.ts';
+import { ids } from '../../topology/model.ts';
+import { PEER_SERVICE_SQL, ebpfServices, peerParams, workloadHttp } from '../../topology/workloads.ts';
 
 export interface SnapshotOptions {
   /** Baseline: [t − baselineFromMin, t − baselineToMin] minutes. */
@@ -62,7 +64,16 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
   const pods = names('pod:').map((n) => n.split('/').pop()!);
   const nodes = names('node:');
   Object.assign(p, { services, pods, nodes, procs });
-  const [metricRows, serviceMetricRows, spanRows, edgeRows, logRows, errorLogs, connRows, changes, procRows, flows] = await Promise.all([
+  // Service name → candidate id (service-graph labels and workload names carry no namespace).
+  const serviceIds = new Map<string, string>();
+  for (const id of cand) if (id.startsWith('service:')) serviceIds.set(id.slice(id.lastIndexOf('/') + 1).replace(/^service:/, ''), id);
+  const idOf = (name: string) => serviceIds.get(name) ?? ids.service('', name);
+  // Services only the eBPF collector sees: their server-side HTTP is their latency and errors, and a client
+  // span to one is time spent in it, not in the caller (no child span takes that time off the caller).
+  const ebpf = await ebpfServices(telemetry, baseFrom, obsTo);
+  const ebpfKeys = new Map([...ebpf.keys].filter(([, name]) => serviceIds.has(name)));
+  Object.assign(p, peerParams(ebpf, idOf));
+  const [metricRows, serviceMetricRows, spanRows, edgeRows, logRows, errorLogs, connRows, changes, procRows, flows, workloadRows] = await Promise.all([
     // Node metrics belong to the node; where the data does not name the node they are skipped (on a pod they
     // would blame every pod of a busy node).
     telemetry.query<Row>(
@@ -92,10 +103,14 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
     // still takes its time off its parent's) and whether its children run in another service
     // (a client span: its self time is the time on the way to that callee and back, network
     // included). Self time grows at the culprit, not at callers that only wait; a client span's self time
-    // grows when the network to its callee is slow.
-    telemetry.query<{ entity: string; callee: string; minute: number; self_p90: number; p90: number; errors: number; spans: number; fanout: number }>(
+    // grows when the network to its callee is slow. A client span without children to a service only the
+    // collector sees is resolved by its peer (`by_peer`): its callee's own time is not in the span's tree.
+    telemetry.query<{ entity: string; callee: string; by_peer: number; source?: 'ebpf'; minute: number; self_p90: number; p90: number; errors: number; spans: number; fanout: number }>(
       `SELECT ${serviceId.replaceAll('service_', 's.service_')} AS entity,
-              if(s.kind IN ('CLIENT', 'PRODUCER') AND ifNull(c.child_id, '') NOT IN ('', ${serviceId.replaceAll('service_', 's.service_')}), c.child_id, '') AS callee,
+              multiIf(s.kind NOT IN ('CLIENT', 'PRODUCER'), '',
+                      ifNull(c.child_id, '') NOT IN ('', ${serviceId.replaceAll('service_', 's.service_')}), c.child_id,
+                      ifNull(c.child_id, '') = '', ${PEER_SERVICE_SQL}, '') AS callee,
+              max(callee != '' AND ifNull(c.child_id, '') = '') AS by_peer,
               intDiv(toUnixTimestamp64Milli(s.timestamp), {step:Int64}) * {step:Int64} AS minute,
               quantile(0.9)(greatest(0, toInt64(s.duration_ns) - toInt64(ifNull(c.child_ns, 0)))) / 1e6 AS self_p90,
               quantile(0.9)(s.duration_ns) / 1e6 AS p90,
@@ -152,11 +167,13 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
     ),
     // Anomalous API flows from the prediction role, over the same window as changes.
     apiSequences ? Promise.resolve(apiSequences(t - 30 * 60_000, t + 5 * 60_000)) : Promise.resolve([]),
+    workloadHttp(telemetry, baseFrom, obsTo, step, ebpfKeys),
   ]);
 
-  // Service-graph labels name services without their namespace: map each name to the candidate it denotes.
-  const serviceIds = new Map<string, string>();
-  for (const id of cand) if (id.startsWith('service:')) serviceIds.set(id.slice(id.lastIndexOf('/') + 1).replace(/^service:/, ''), id);
+  // The collector sees no children of a server exchange: its whole duration is the service's own time.
+  for (const r of workloadRows) {
+    spanRows.push({ entity: idOf(r.service), callee: '', by_peer: 0, source: 'ebpf', minute: r.minute, self_p90: r.p90, p90: r.p90, errors: r.errors, spans: r.requests, fanout: 0 });
+  }
   // A process without a CPU sample in a minute used less than the sampling threshold (or did not run): zero,
   // so a process that appears and burns CPU stands out against the quiet before it.
   // Only between a process's first sample and the newest minute any process was sampled in: minutes not yet
