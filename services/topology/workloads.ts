@@ -80,10 +80,12 @@ export async function ebpfServices(store: TelemetryStore, from: number, to: numb
   if (named.length === 0) return out;
   const otel = await otelServed(store, from, to, [...new Set(named.map((r) => r.name))]);
   for (const r of named) {
+    // Every workload's address resolves (a refused call to an instrumented service has no child span to
+    // name it); only the uninstrumented ones are services made from the collector's events.
+    out.peers.add(r.host, r.addr, r.port, r.name);
     if (otel.has(r.name)) continue;
     out.keys.set(r.key, r.name);
     out.names.add(r.name);
-    out.peers.add(r.host, r.addr, r.port, r.name);
   }
   return out;
 }

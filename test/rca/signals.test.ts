@@ -49,6 +49,10 @@ describe('a dependency that stops serving', () => {
     const row = (entity: string, p90: number, errors: number) => ({ entity, callee: '', minute: m, self_p90: p90 / 2, p90, errors, spans: 50, fanout: 1 });
     spanRows.push(row('service:frontend', 120, down ? 50 : 0), row('service:checkout', 80, down ? 50 : 0));
     if (!down) spanRows.push(row('service:payment', 40, 0));
+    // checkout's calls to payment: answered (a child span names the callee), then refused (resolved by peer).
+    spanRows.push({ ...row('service:checkout', 30, down ? 50 : 0), callee: 'service:payment' });
+    // recommendation lost its only caller long ago: silent, but nobody calls it in vain.
+    if (m < t - 10 * MIN) spanRows.push(row('service:recommendation', 20, 0));
   }
   const signals = buildSignals({ metricRows: [], spanRows, edgeRows: [], logRows: [], connRows: [] }, w);
 
@@ -58,7 +62,8 @@ describe('a dependency that stops serving', () => {
     assert.ok(silent.baseline.filter(Number.isFinite).every((v) => v === 0));
     const seen = silent.observed.filter(Number.isFinite);
     assert.deepEqual(seen, [0, 0, 0, 1, 1, 1, 1], 'three live steps before t, then four silent ones; later steps unknown');
-    assert.ok(signals.filter((s) => s.signal === 'span.silent_steps' && s.entity !== 'service:payment').every((s) => s.observed.every((v) => !(v > 0))));
+    assert.ok(signals.filter((s) => s.signal === 'span.silent_steps' && s.entity !== 'service:payment').every((s) => s.observed.every((v) => !(v > 0))), 'idle is not down');
+    assert.ok(signals.some((s) => s.signal === 'span.silent_steps' && s.entity === 'service:recommendation'));
   });
 
   it('names the silent service first, as a dependency that is down, over the callers that fail because of it', () => {

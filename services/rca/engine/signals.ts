@@ -179,8 +179,9 @@ export const SILENCE_FLOOR = 0.02;
 /**
  * A service that stops producing spans altogether (killed, crashed, hung before it answers) leaves no rows at
  * all, so no other signal can speak for it. Per entity, from its first step with spans up to the newest step
- * any entity has spans in (later steps are unknown, not silent): 1 for a step without a span of its own, else
- * 0. A dependency that is down then stands out against a baseline of steady traffic; a service whose traffic
+ * any entity has spans in (later steps are unknown, not silent): 1 for a step without a span of its own in
+ * which callers tried to reach it and failed (their client spans in error, resolved to it by child or by
+ * peer address), else 0: a service nobody calls any more (its callers failed first) is idle, not down. A dependency that is down then stands out against a baseline of steady traffic; a service whose traffic
  * is sparse anyway has silent steps in its baseline too, which widens its scale. The newest step is taken per
  * source: the collector's events land sooner than SDKs export spans, and a step spans have not reached yet is
  * not a silent one.
@@ -189,10 +190,13 @@ function silentSteps(spanRows: SignalRows['spanRows'], step: number, obsTo: numb
   const have = new Map<string, Set<number>>();
   const sourceOf = new Map<string, string>();
   const newest = new Map<string, number>();
+  // Steps in which callers tried to reach an entity and failed (client spans in error, resolved to it).
+  const failedCalls = new Map<string, Set<number>>();
   for (const r of spanRows) {
     const m = Number(r.minute);
     const source = r.source ?? 'spans';
     newest.set(source, Math.max(newest.get(source) ?? -Infinity, m));
+    if (r.callee && Number(r.errors) > 0) failedCalls.set(r.callee, (failedCalls.get(r.callee) ?? new Set()).add(m));
     if (r.callee || Number(r.spans) === 0) continue;
     have.set(r.entity, (have.get(r.entity) ?? new Set()).add(m));
     sourceOf.set(r.entity, source);
@@ -201,7 +205,8 @@ function silentSteps(spanRows: SignalRows['spanRows'], step: number, obsTo: numb
   for (const [entity, steps] of have) {
     const last = newest.get(sourceOf.get(entity)!)!;
     for (let m = Math.min(...steps); m <= Math.min(last, obsTo); m += step) {
-      out.push({ entity, signal: SILENT, minute: m, value: steps.has(m) ? 0 : 1, kind: 'dependency_down', inclusive: false });
+      // Silent and called in vain: down. Silent and not called: idle (its callers stopped first), no evidence.
+      out.push({ entity, signal: SILENT, minute: m, value: !steps.has(m) && failedCalls.get(entity)?.has(m) ? 1 : 0, kind: 'dependency_down', inclusive: false });
     }
   }
   return out;
