@@ -58,7 +58,10 @@ export interface SequenceAnomaly {
 }
 
 /** Raises one alert; the role is wired to the alert service's generic ingestion when RCA runs alongside. */
-export type AlertSink = (tenant: string, alert: { labels: Record<string, string>; annotations: Record<string, string>; startsAt: number }) => Promise<void>;
+export type AlertSink = (tenant: string, alert: { labels: Record<string, string>; annotations: Record<string, string>; startsAt: number; endsAt?: number }) => Promise<void>;
+
+/** A flow alert ends this long after the last anomalous trace that raised or refreshed it. */
+export const FLOW_ALERT_TTL_MS = 2 * 60_000;
 
 export interface OnlineSettings {
   pollMs: number;
@@ -101,7 +104,7 @@ function unexpectedCall(calls: readonly string[], ranks: Int32Array): { index: n
 export class SequenceOnline {
   private readonly jobs = new Map<string, TrainStatus>();
   private readonly anomalies: SequenceAnomaly[] = [];
-  private readonly raised = new Map<string, number>();
+  private readonly raised = new Map<string, { startsAt: number; refreshed: number }>();
   /** Per entry service: the start and verdict of each trace scored in the last RARE_FLOW_ALERT.windowMs. */
   private readonly recent = new Map<string, { t: number; anomalous: boolean }[]>();
   private worker: Worker | undefined;
@@ -255,10 +258,13 @@ export class SequenceOnline {
   }
 
   private async raise(a: SequenceAnomaly): Promise<void> {
+    // One alert per (entry, unexpected call) episode: refreshed (endsAt moved on) by later anomalous traces,
+    // at most every 30 s, so it ends on its own once the flow is gone.
     const key = `${a.entryService}\u0000${a.unexpected}`;
     const last = this.raised.get(key);
-    if (last !== undefined && Math.abs(a.t - last) < this.settings.dedupMs) return;
-    this.raised.set(key, a.t);
+    if (last !== undefined && a.t - last.refreshed < 30_000 && a.t >= last.refreshed) return;
+    const startsAt = last !== undefined && a.t - last.refreshed < FLOW_ALERT_TTL_MS ? last.startsAt : a.t;
+    this.raised.set(key, { startsAt, refreshed: a.t });
     if (!this.deps.alert) return;
     const score = Number.isFinite(a.score) ? a.score.toFixed(2) : 'unseen call';
     try {
@@ -268,7 +274,8 @@ export class SequenceOnline {
           summary: `unexpected call ${a.unexpected} after ${a.previous}`,
           trace_id: a.traceId, score, threshold: a.threshold.toFixed(2), unexpected_call: a.unexpected, previous_call: a.previous,
         },
-        startsAt: a.t,
+        startsAt,
+        endsAt: a.t + FLOW_ALERT_TTL_MS,
       });
     } catch (err) {
       this.deps.log.warn({ err, trace: a.traceId }, 'could not raise the API sequence alert');

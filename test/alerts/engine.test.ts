@@ -131,4 +131,17 @@ describe('alert engine', () => {
     assert.deepEqual(b.engine.visibleIncidents('t').map((i) => [i.id, i.status, i.alerts.length]), a.engine.visibleIncidents('t').map((i) => [i.id, i.status, i.alerts.length]));
     rmSync(dir, { recursive: true, force: true });
   });
+
+  it('ends a firing alert whose endsAt passed without a refresh, and its incident with it; a refresh moves the end', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'alerts-'));
+    const a = new AlertService({ ...DEFAULT_SETTINGS, hops: 1 }, graphCorrelator(), new AlertJournal(join(dir, 'j.jsonl')), undefined, pino({ level: 'silent' }));
+    await a.notify('t', [{ ...alert('Flow', 'a'), startsAt: T, endsAt: T + 120_000 }], T);
+    await a.notify('t', [{ ...alert('Flow', 'a'), startsAt: T, endsAt: T + 200_000 }], T + 60_000);
+    await a.tick(T + 150_000);
+    assert.equal(a.engine.visibleIncidents('t')[0]!.status, 'open', 'refreshed: still firing');
+    await a.tick(T + 200_000);
+    assert.equal([...a.engine.alerts.values()][0]!.status, 'resolved');
+    assert.equal(a.engine.visibleIncidents('t')[0]!.status, 'resolved');
+    rmSync(dir, { recursive: true, force: true });
+  });
 });

@@ -74,9 +74,10 @@ export class AlertEngine {
       }
       s.lastSeen = now;
       if (a.status === s.status) {
-        // A repeat: keep annotations fresh, change nothing else — unless its silence has ended since, when
-        // the still-firing alert now belongs in an incident.
+        // A repeat: keep annotations and the promised end fresh, change nothing else — unless its silence has
+        // ended since, when the still-firing alert now belongs in an incident.
         s.annotations = a.annotations;
+        s.endsAt = a.endsAt;
         if (s.status === 'firing' && s.silencedBy && !this.silenceActive(s.silencedBy, now)) {
           s.silencedBy = undefined;
           await this.place(s, now, changes, touched);

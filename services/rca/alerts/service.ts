@@ -61,16 +61,18 @@ export class AlertService {
   }
 
   notify(tenant: string, alerts: IncomingAlert[], now = Date.now()): Promise<ApplyResult> {
-    return this.serial(async () => {
-      this.journal.append({ kind: 'notify', t: now, tenant, alerts });
-      const result = await this.engine.apply(tenant, alerts, now);
-      if (result.changes.length > 0) {
-        this.journal.append({ kind: 'audit', t: now, changes: result.changes });
-        this.remember(result.changes);
-      }
-      await this.enqueueRca(result.touched);
-      return result;
-    });
+    return this.serial(() => this.applyNow(tenant, alerts, now));
+  }
+
+  private async applyNow(tenant: string, alerts: IncomingAlert[], now: number): Promise<ApplyResult> {
+    this.journal.append({ kind: 'notify', t: now, tenant, alerts });
+    const result = await this.engine.apply(tenant, alerts, now);
+    if (result.changes.length > 0) {
+      this.journal.append({ kind: 'audit', t: now, changes: result.changes });
+      this.remember(result.changes);
+    }
+    await this.enqueueRca(result.touched);
+    return result;
   }
 
   acknowledge(tenant: string, id: string, by: string): Promise<Incident | undefined> {
@@ -110,10 +112,20 @@ export class AlertService {
     if (this.audit.length > AUDIT_IN_MEMORY) this.audit.splice(0, this.audit.length - AUDIT_IN_MEMORY);
   }
 
-  /** Finishes held-down resolves; called periodically. */
-  tick(): Promise<void> {
+  /**
+   * Ends firing alerts whose `endsAt` has passed without a refresh (Alertmanager's semantics: a sender that
+   * stops repeating an alert lets it end), then finishes held-down resolves; called periodically.
+   */
+  tick(now = Date.now()): Promise<void> {
     return this.serial(async () => {
-      await this.enqueueRca(this.engine.tick(Date.now()));
+      const expired = new Map<string, IncomingAlert[]>();
+      for (const a of this.engine.alerts.values()) {
+        if (a.status !== 'firing' || a.endsAt === undefined || a.endsAt > now) continue;
+        const resolved: IncomingAlert = { source: a.source as IncomingAlert['source'], upstreamKey: a.fingerprint, status: 'resolved', labels: a.labels, annotations: a.annotations, startsAt: a.startsAt, endsAt: a.endsAt };
+        expired.set(a.tenant, [...(expired.get(a.tenant) ?? []), resolved]);
+      }
+      for (const [tenant, alerts] of expired) await this.applyNow(tenant, alerts, now);
+      await this.enqueueRca(this.engine.tick(now));
     });
   }
 
