@@ -61,7 +61,7 @@ export interface SequenceAnomaly {
 export type AlertSink = (tenant: string, alert: { labels: Record<string, string>; annotations: Record<string, string>; startsAt: number; endsAt?: number }) => Promise<void>;
 
 /** A flow alert ends this long after the last anomalous trace that raised or refreshed it. */
-export const FLOW_ALERT_TTL_MS = 2 * 60_000;
+export const FLOW_ALERT_TTL_MS = 60_000;
 
 export interface OnlineSettings {
   pollMs: number;
