@@ -131,9 +131,12 @@ describe('rootline demo', { skip, timeout: 240_000 }, () => {
 
     const expectCalls = [
       ['service:frontend', 'service:catalog'], ['service:frontend', 'service:cart'], ['service:frontend', 'service:checkout'], ['service:checkout', 'service:cart'],
-      // Services without OpenTelemetry: the peers the instrumented ones call.
-      ['service:frontend', 'external:recommendation:8004'], ['service:frontend', 'external:currency:8005'], ['service:checkout', 'external:payment:8006'],
-      ['service:checkout', 'external:shipping:8007'], ['service:catalog', 'external:db:6379'], ['service:cart', 'external:db:6379'],
+      // Services without OpenTelemetry are services too, named by their cgroup (`<name>.service`) from the
+      // collector's HTTP events, called by instrumented and uninstrumented callers alike.
+      ['service:frontend', 'service:recommendation'], ['service:frontend', 'service:currency'], ['service:checkout', 'service:payment'],
+      ['service:checkout', 'service:shipping'], ['service:recommendation', 'service:catalog'], ['service:shipping', 'service:currency'],
+      // The db speaks its own protocol (no HTTP): the peer its callers reach.
+      ['service:catalog', 'external:db:6379'], ['service:cart', 'external:db:6379'],
     ];
     const host = (name: string) => `host:${demo.services[name]!.hostName}`;
     // Every call the collector saw between hosts, including those between services without OpenTelemetry.
@@ -148,6 +151,7 @@ describe('rootline demo', { skip, timeout: 240_000 }, () => {
       const proc = `process:${s.hostName}/${s.pid}`;
       assert.ok(topo.entities.some((e) => e.id === proc), `${s.name}'s process is in the topology (${proc})`);
       assert.ok(topo.edges.some((e) => e.type === 'RUNS' && e.from === host(s.name) && e.to === proc), `${host(s.name)} runs ${proc}`);
+      if (!s.otel && s.kind === 'http') assert.equal(topo.entities.find((e) => e.id === `service:${s.name}`)?.attrs['aiops.source'], 'ebpf', `service:${s.name} from the collector`);
       if (s.otel) {
         const svc = topo.entities.find((e) => e.id === `service:${s.name}`);
         assert.equal(svc?.attrs['service.version'], s.version, `service:${s.name} with its version`);
