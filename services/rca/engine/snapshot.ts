@@ -192,7 +192,18 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
     for (let m = first; m <= Math.min(newest, obsTo); m += step) if (!have.has(m)) procRows.push({ entity, signal: 'process.cpu.cores', minute: m, value: 0 });
   }
   metricRows.push(...serviceMetricRows, ...procRows);
-  const signals = buildSignals({ serviceIds, metricRows, spanRows, edgeRows, logRows, connRows, errorLogs: errorLogs.map((l) => ({ ...l, t: Number(l.t) })).reverse() }, { t, baseFrom, baseTo, obsFrom, obsTo, step });
+  // Refused or failed connections to an address a known service answered on are that service's: a killed
+  // service is named, not the address its callers could no longer reach.
+  const conns = new Map<string, (typeof connRows)[number]>();
+  for (const r of connRows) {
+    const m = /^external:(.+):(\d+)$/.exec(r.entity);
+    const name = m ? ebpf.peers.resolve('', m[1]!, m[2]!) : undefined;
+    const entity = name && cand.includes(idOf(name)) ? idOf(name) : r.entity;
+    const key = `${entity}\u0000${r.minute}`;
+    const prev = conns.get(key);
+    conns.set(key, prev ? { ...prev, value: Number(prev.value) + Number(r.value) } : { ...r, entity });
+  }
+  const signals = buildSignals({ serviceIds, metricRows, spanRows, edgeRows, logRows, connRows: [...conns.values()], errorLogs: errorLogs.map((l) => ({ ...l, t: Number(l.t) })).reverse() }, { t, baseFrom, baseTo, obsFrom, obsTo, step });
   // Deviations in process CPU are measured in at least the sampling threshold: a zero baseline has no spread.
   for (const s of signals) if (s.signal === 'process.cpu.cores') s.scaleFloor = Math.max(s.scaleFloor ?? 0, PROCESS_CPU_FLOOR);
   return {
