@@ -25,3 +25,18 @@ export function trace(t: number, calls: readonly string[], gapMs = 5): { traceId
   });
   return { traceId, rs };
 }
+
+/** frontend → checkout → payment, server spans; `slowMs` is added to payment (and so to its callers). */
+export function slowLeafTrace(t: number, slowMs: number, jitter: number): object[] {
+  const traceId = randomBytes(16).toString('hex');
+  const own = { frontend: 20 + jitter, checkout: 30 + jitter, payment: 50 + jitter + slowMs };
+  const total = { payment: own.payment, checkout: own.checkout + own.payment, frontend: own.frontend + own.checkout + own.payment };
+  let parent = '';
+  return (['frontend', 'checkout', 'payment'] as const).map((service, i) => {
+    const spanId = randomBytes(8).toString('hex');
+    const start = t + i * 2;
+    const span = { traceId, spanId, parentSpanId: parent, name: `${service} op`, kind: 2, startTimeUnixNano: ns(start), endTimeUnixNano: ns(start + total[service]) };
+    parent = spanId;
+    return { resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] }, scopeSpans: [{ spans: [span] }] };
+  });
+}

@@ -5,32 +5,16 @@
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { startTestService, type TestService } from '../helpers/service.ts';
-import { MIN, ns } from '../helpers/shop-traces.ts';
+import { MIN, slowLeafTrace } from '../helpers/shop-traces.ts';
 
 const svc: TestService = await startTestService({ after }, { ROOTLINE_ROLES: 'ingest,topology,rca', ROOTLINE_RETENTION_DAYS: '0', ROOTLINE_WATCH_INTERVAL_MS: '3600000', ROOTLINE_WATCH_TENANT: 'test' });
 const json = { ...svc.headers, 'content-type': 'application/json' };
 const watch = svc.service.rca!.watch!;
 
-/** frontend → checkout → payment, server spans; `slowMs` is added to payment (and so to its callers). */
-function trace(t: number, slowMs: number, jitter: number): object[] {
-  const traceId = randomBytes(16).toString('hex');
-  const own = { frontend: 20 + jitter, checkout: 30 + jitter, payment: 50 + jitter + slowMs };
-  const total = { payment: own.payment, checkout: own.checkout + own.payment, frontend: own.frontend + own.checkout + own.payment };
-  let parent = '';
-  return (['frontend', 'checkout', 'payment'] as const).map((service, i) => {
-    const spanId = randomBytes(8).toString('hex');
-    const start = t + i * 2;
-    const span = { traceId, spanId, parentSpanId: parent, name: `${service} op`, kind: 2, startTimeUnixNano: ns(start), endTimeUnixNano: ns(start + total[service]) };
-    parent = spanId;
-    return { resource: { attributes: [{ key: 'service.name', value: { stringValue: service } }] }, scopeSpans: [{ spans: [span] }] };
-  });
-}
-
 async function send(from: number, to: number, slowMs: number): Promise<void> {
   const rs: object[] = [];
-  for (let t = from, i = 0; t < to; t += 2_000, i++) rs.push(...trace(t, slowMs, (i * 7) % 11));
+  for (let t = from, i = 0; t < to; t += 2_000, i++) rs.push(...slowLeafTrace(t, slowMs, (i * 7) % 11));
   const res = await fetch(`${svc.url}/v1/traces`, { method: 'POST', headers: json, body: JSON.stringify({ resourceSpans: rs }) });
   assert.equal(res.status, 200, await res.text());
   await svc.flush();
