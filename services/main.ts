@@ -14,7 +14,7 @@ import { createIngestRole, type IngestRole } from './ingest/index.ts';
 import { createQueueBackend } from './shared/queue/index.ts';
 import { createTopologyRole, createTopologyStore, requestExtraction, type TopologyRole, type TopologyStore } from './topology/index.ts';
 import { createRcaRole, type ApiSequenceEvent, type RcaRole } from './rca/index.ts';
-import { createPredictRole, type PredictRole } from './predict/index.ts';
+import { createPredictRole, type AlertSink, type PredictRole } from './predict/index.ts';
 import { createSecurityRole, RulesError, type SecurityRole } from './security/index.ts';
 
 export interface RunningService {
@@ -91,7 +91,7 @@ export async function startService(config: Config, log: Logger = pino({ level: c
     // Anomalous API flows are raised as alerts through the generic ingestion when the rca role runs here.
     const alerts = rca?.alerts;
     const alert = alerts
-      ? async (tenant: string, a: { labels: Record<string, string>; annotations: Record<string, string>; startsAt: number }) => {
+      ? async (tenant: string, a: Parameters<AlertSink>[1]) => {
           await alerts.notify(tenant, [{ source: 'generic', status: 'firing', ...a }]);
         }
       : undefined;

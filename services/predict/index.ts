@@ -16,7 +16,7 @@ import { FileReportStore } from './reports/store.ts';
 import { listVersions } from './sequence/store.ts';
 import type { SequenceDetector } from './sequence/detector.ts';
 import { modelRoutes } from './models-routes.ts';
-import { SequenceOnline, type AlertSink, type SequenceAnomaly } from './online.ts';
+import { DEFAULT_ONLINE, SequenceOnline, type AlertSink, type SequenceAnomaly } from './online.ts';
 
 export { ReportService, REPORT_QUEUE, REPORT_SCHEDULER, lastPeriod } from './reports/service.ts';
 export { TRAIN_QUEUE, type AlertSink, type SequenceAnomaly, type TrainStatus } from './online.ts';
@@ -91,7 +91,7 @@ export async function createPredictRole(deps: { config: Config; dataDir: string;
     telemetry: deps.telemetry, queues: deps.queues, log: deps.log, modelsDir, modelName: API_SEQUENCE_MODEL,
     model: model.get, reload: model.reload, alert: deps.alert,
     defaultTenant: deps.config.auth.tokens.values().next().value ?? 'default',
-  });
+  }, { ...DEFAULT_ONLINE, alertTtlMs: deps.config.sequences.alertTtlMs });
   sequences.start();
   return {
     reports,

@@ -58,10 +58,7 @@ export interface SequenceAnomaly {
 }
 
 /** Raises one alert; the role is wired to the alert service's generic ingestion when RCA runs alongside. */
-export type AlertSink = (tenant: string, alert: { labels: Record<string, string>; annotations: Record<string, string>; startsAt: number; endsAt?: number }) => Promise<void>;
-
-/** A flow alert ends this long after the last anomalous trace that raised or refreshed it. */
-export const FLOW_ALERT_TTL_MS = 60_000;
+export type AlertSink = (tenant: string, alert: { labels: Record<string, string>; annotations: Record<string, string>; startsAt: number; endsAt?: number; upstreamKey?: string }) => Promise<void>;
 
 export interface OnlineSettings {
   pollMs: number;
@@ -71,9 +68,11 @@ export interface OnlineSettings {
   /** Anomalies kept in memory for RCA. */
   keep: number;
   maxTraces: number;
+  /** A flow alert ends this long after the last anomalous trace that raised or refreshed it. */
+  alertTtlMs: number;
 }
 
-export const DEFAULT_ONLINE: OnlineSettings = { pollMs: 2000, settleMs: 5000, dedupMs: 10 * 60_000, keep: 10_000, maxTraces: 5000 };
+export const DEFAULT_ONLINE: OnlineSettings = { pollMs: 2000, settleMs: 5000, dedupMs: 10 * 60_000, keep: 10_000, maxTraces: 5000, alertTtlMs: 60_000 };
 
 /**
  * When a rare flow is worth an alert. A call never seen in training is news by itself. A flow the model
@@ -259,11 +258,12 @@ export class SequenceOnline {
 
   private async raise(a: SequenceAnomaly): Promise<void> {
     // One alert per (entry, unexpected call) episode: refreshed (endsAt moved on) by later anomalous traces,
-    // at most every 30 s, so it ends on its own once the flow is gone.
+    // at most every half TTL, so it ends on its own once the flow is gone.
+    const ttl = this.settings.alertTtlMs;
     const key = `${a.entryService}\u0000${a.unexpected}`;
     const last = this.raised.get(key);
-    if (last !== undefined && a.t - last.refreshed < 30_000 && a.t >= last.refreshed) return;
-    const startsAt = last !== undefined && a.t - last.refreshed < FLOW_ALERT_TTL_MS ? last.startsAt : a.t;
+    if (last !== undefined && a.t - last.refreshed < ttl / 2 && a.t >= last.refreshed) return;
+    const startsAt = last !== undefined && a.t - last.refreshed < ttl ? last.startsAt : a.t;
     this.raised.set(key, { startsAt, refreshed: a.t });
     if (!this.deps.alert) return;
     const score = Number.isFinite(a.score) ? a.score.toFixed(2) : 'unseen call';
@@ -275,7 +275,10 @@ export class SequenceOnline {
           trace_id: a.traceId, score, threshold: a.threshold.toFixed(2), unexpected_call: a.unexpected, previous_call: a.previous,
         },
         startsAt,
-        endsAt: a.t + FLOW_ALERT_TTL_MS,
+        endsAt: a.t + ttl,
+        // One alert per episode, as the service watch does: the same broken flow a while later is news (a new
+        // incident, analysed at its own time), not the last one's incident reopened.
+        upstreamKey: `api-sequence|${a.entryService}|${a.unexpected}|${startsAt}`,
       });
     } catch (err) {
       this.deps.log.warn({ err, trace: a.traceId }, 'could not raise the API sequence alert');

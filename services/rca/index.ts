@@ -49,7 +49,7 @@ export async function createRcaRole(deps: { config: Config; dataDir: string; top
   const rca = new RcaService(deps.telemetry, deps.topology, service, deps.log, deps.apiSequences, { stepMs: deps.config.watch.stepMs });
   const worker = deps.queues.worker<RcaJob, void>(RCA_QUEUE, async (job) => rca.run(job.data.tenant, job.data.incidentId), { concurrency: 1 });
   worker.on('failed', (e) => deps.log.warn({ job: e.jobId, error: e.error }, 'rca job failed'));
-  const timer = setInterval(() => void service.tick().catch((err: unknown) => deps.log.warn({ err }, 'alert tick failed')), 30_000);
+  const timer = setInterval(() => void service.tick().catch((err: unknown) => deps.log.warn({ err }, 'alert tick failed')), a.tickMs);
   timer.unref();
   const w = deps.config.watch;
   const firing = () => [...service.engine.alerts.values()].filter((a) => a.tenant === w.tenant && a.status === 'firing');

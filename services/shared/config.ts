@@ -39,6 +39,7 @@ export interface Config {
     dedupLabels: string[];
     ratePerS: number;
     hmacSecret?: string;
+    tickMs: number;
   };
   /** Rootline's own golden-signal detection: alerts into the incident flow. */
   /**
@@ -48,6 +49,7 @@ export interface Config {
   watch: { enabled: boolean; intervalMs: number; tenant: string; stepMs: number; settleMs: number; lookbackMs: number; quietMs: number };
   /** The security watch over collector events (services/security). `rulesFile` empty: the default rules. */
   security: { enabled: boolean; rulesFile: string; intervalMs: number; learnMs: number; resolveAfterMs: number; tenant: string };
+  sequences: { alertTtlMs: number };
   reports: { periodMs: number; errorRateThreshold: number; latencyFactor: number; webhookUrl?: string };
 }
 
@@ -160,6 +162,8 @@ export function loadConfig(env: Env, overrides: { roles?: string } = {}): Config
       dedupLabels: str('ROOTLINE_ALERT_DEDUP_LABELS', '').split(',').map((x) => x.trim()).filter(Boolean),
       ratePerS: int('ROOTLINE_ALERT_RATE_PER_S', 20_000, 1, 10_000_000),
       hmacSecret: opt('ROOTLINE_WEBHOOK_HMAC_SECRET'),
+      // How often alerts past their endsAt are resolved, and held-down resolves of flapping alerts finished.
+      tickMs: int('ROOTLINE_ALERT_TICK_MS', 30_000, 1000, 600_000),
     },
     // Rootline's own detection of every service's golden signals (alerts into the incident flow).
     watch: {
@@ -179,6 +183,10 @@ export function loadConfig(env: Env, overrides: { roles?: string } = {}): Config
       learnMs: int('ROOTLINE_SECURITY_LEARN_MS', 3600_000, 0, 30 * 86_400_000),
       resolveAfterMs: int('ROOTLINE_SECURITY_RESOLVE_MS', 15 * 60_000, 1000, 7 * 86_400_000),
       tenant: str('ROOTLINE_SECURITY_TENANT', 'default'),
+    },
+    // Online scoring of API call sequences: a flow alert ends this long after its last anomalous trace.
+    sequences: {
+      alertTtlMs: int('ROOTLINE_SEQUENCE_ALERT_TTL_MS', 60_000, 5000, 24 * 3600_000),
     },
     reports: {
       periodMs: int('ROOTLINE_REPORT_PERIOD_MS', 3600_000, 1000, 7 * 24 * 3600_000),

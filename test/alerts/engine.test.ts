@@ -84,6 +84,19 @@ describe('alert engine', () => {
     assert.equal(inc!.status, 'resolved');
   });
 
+  it('reopens a resolved incident when its alert fires again within the window, from the new episode on', async () => {
+    const e = engine();
+    await e.apply('t', [alert('Slow', 'a')], T);
+    const [inc] = e.visibleIncidents('t');
+    await e.apply('t', [alert('Slow', 'a', 'resolved')], T + 60_000);
+    assert.equal(inc!.status, 'resolved');
+    await e.apply('t', [{ ...alert('Slow', 'a'), startsAt: T + 300_000 }], T + 310_000);
+    assert.equal(inc!.status, 'open');
+    assert.equal(inc!.createdAt, T);
+    assert.equal(inc!.reopenedAt, T + 300_000, 'RCA of the reopened incident looks at the new episode');
+    assert.equal(e.visibleIncidents('t').length, 1);
+  });
+
   it('holds down the resolve of a flapping alert until it is quiet', async () => {
     const e = engine({ flapThreshold: 4, holdDownMs: 300_000 });
     let t = T;

@@ -85,6 +85,9 @@ describe('API call-sequence anomalies: training job, online scoring, RCA evidenc
     const detail = (await (await fetch(`${svc.url}/api/v1/incidents/${incident.id}`, { headers: svc.headers })).json()) as Record<string, unknown>;
     assert.match(JSON.stringify(detail), /ApiSequenceAnomaly/);
     assert.match(JSON.stringify(detail), new RegExp(odd.traceId));
+    // One alert per episode: its identity carries the episode's start, so a later episode opens its own incident.
+    const flowAlert = (detail.alerts as { fingerprint: string; startsAt: number; labels: Record<string, string> }[]).find((a) => a.labels.alertname === 'ApiSequenceAnomaly');
+    assert.equal(flowAlert?.fingerprint, `api-sequence|service:frontend|${flowAlert?.labels.unexpected_call}|${flowAlert?.startsAt}`);
 
     const res = await fetch(`${svc.url}/api/v1/incidents/${incident.id}/rca`, { headers: svc.headers });
     const rca = (await res.json()) as { causes: { entity: string; kind: string; evidence: { signal: string; indicator: string; baseline: number; observed: number; onset?: number }[] }[] };

@@ -200,4 +200,17 @@ describe('fault-tree RCA on hand-built graphs', () => {
     ]);
     assert.deepEqual(causes.slice(0, 2).map((c) => c.entity), ['pod:shop/payment-1', 'pod:shop/cart-1']);
   });
+
+  it('names a leak, not the API flows it breaks, and leaves flows of an earlier episode out', () => {
+    const leak = series('service:checkout', 'process.memory.usage', 'memory', 200, 900);
+    const flow = { entity: 'service:checkout', traceId: 'ab12', unexpected: '(end of trace)', previous: 'checkout:POST /charge', score: 6, threshold: 2.5 };
+    const now = run([leak], { observedFrom: T - 3 * STEP, apiSequences: [{ ...flow, t: T + 20_000 }] });
+    assert.equal(now[0]!.entity, 'service:checkout');
+    assert.equal(now[0]!.kind, 'memory', 'timeouts from a leak break flows; the leak is the fault');
+    assert.ok(now[0]!.evidence.some((e) => e.signal === 'api_sequence'), 'the broken flow is still evidence');
+    const earlier = run([leak], { observedFrom: T - 3 * STEP, apiSequences: [{ ...flow, t: T - 5 * STEP }] });
+    assert.ok(!earlier[0]!.evidence.some((e) => e.signal === 'api_sequence'), 'flows that stopped before the observed window are not this incident\'s');
+    const alone = run([], { observedFrom: T - 3 * STEP, apiSequences: [{ ...flow, entity: 'service:cart', t: T }] });
+    assert.equal(alone.find((c) => c.entity === 'service:cart')?.kind, 'api_sequence');
+  });
 });

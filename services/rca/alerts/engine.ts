@@ -102,6 +102,7 @@ export class AlertEngine {
           if (inc.status === 'resolved') {
             inc.status = 'open';
             inc.resolvedAt = undefined;
+            inc.reopenedAt = s.startsAt;
             this.note(inc, now, 'reopened', s.labels.alertname);
           } else this.note(inc, now, 'alert firing again', s.labels.alertname);
           touched.set(inc.id, inc);

@@ -38,6 +38,8 @@ export interface Incident {
   createdAt: number;
   updatedAt: number;
   resolvedAt?: number;
+  /** When its latest episode began, if an alert firing again reopened it after it was resolved. */
+  reopenedAt?: number;
   alerts: string[];
   entities: string[];
   timeline: TimelineEntry[];

@@ -49,7 +49,8 @@ const Alert = Type.Object({
 });
 const IncidentSummary = Type.Object({
   id: Type.String(), status: Type.String(), title: Type.String(), severity: Type.String(), createdAt: Type.Number(), updatedAt: Type.Number(),
-  resolvedAt: Type.Optional(Type.Number()), alertCount: Type.Integer(), entities: Type.Array(Type.String()), version: Type.Integer(),
+  resolvedAt: Type.Optional(Type.Number()),
+  reopenedAt: Type.Optional(Type.Number({ description: 'start of its latest episode, when an alert firing again reopened it (RCA runs there)' })), alertCount: Type.Integer(), entities: Type.Array(Type.String()), version: Type.Integer(),
 });
 const IncidentDetail = Type.Intersect([
   IncidentSummary,
@@ -75,7 +76,7 @@ const SilenceOut = Type.Object({
 const NotFound = Type.Object({ code: Type.Number(), message: Type.String() });
 
 const summary = (i: Incident) => ({
-  id: i.id, status: i.status, title: i.title, severity: i.severity, createdAt: i.createdAt, updatedAt: i.updatedAt,
+  id: i.id, status: i.status, title: i.title, severity: i.severity, createdAt: i.createdAt, updatedAt: i.updatedAt, ...(i.reopenedAt !== undefined ? { reopenedAt: i.reopenedAt } : {}),
   ...(i.resolvedAt !== undefined ? { resolvedAt: i.resolvedAt } : {}), alertCount: i.alerts.length, entities: i.entities, version: i.version,
 });
 const alertOut = (a: AlertState) => ({

@@ -97,6 +97,8 @@ export interface RcaInput {
   changes?: RecentChange[];
   security?: SecurityEvent[];
   apiSequences?: ApiSequenceEvent[];
+  /** Start of the observed window (ms): API-flow anomalies before it are an earlier episode's. Default: the change window. */
+  observedFrom?: number;
   /** How far before `t` a change counts as recent (ms); default 30 min. */
   changeWindowMs?: number;
 }

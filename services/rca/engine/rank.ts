@@ -18,6 +18,8 @@ const VERTICAL = new Set(['CONTAINS', 'RUNS', 'IMPLEMENTS', 'EXPOSES']);
 /** Exclusive evidence counts fully, unexplained inclusive evidence partly, explained inclusive evidence barely. */
 const WEIGHT = { exclusive: 1, inclusive: 0.6, explained: 0.1 };
 const KIND_PRIORITY: FaultKind[] = ['security_event', 'recent_change', 'dependency_down', 'api_sequence', 'cpu_saturation', 'memory', 'errors', 'network_delay', 'latency'];
+/** Kinds that name an entity's fault whatever else its evidence shows. */
+const DECISIVE = new Set<FaultKind>(['security_event', 'recent_change', 'dependency_down']);
 
 const HINTS: Record<FaultKind, string> = {
   cpu_saturation: 'CPU is saturated: check for a runaway process or noisy neighbour, raise the CPU limit or scale out.',
@@ -226,7 +228,10 @@ export function rankCauses(input: RcaInput, limit = 10): Cause[] {
       s.evidence.push({ signal: 'security.alert', indicator: `${flagged.rule} on ${flagged.entity}`, baseline: 0, observed: 1, z: 0, onset: flagged.t, kind: 'security_event', inclusive: false, strength: 0.5, explained: false });
     }
     // Anomalous API flows at this entity around the incident: behavioural evidence, strongest first.
-    const flows = (input.apiSequences ?? []).filter((a) => a.entity === s.entity && a.t <= input.t + 5 * 60_000 && a.t >= input.t - window);
+    // Only flows of the incident's own time: a deploy minutes before is a cause, but anomalous traces that
+    // stopped before the observed window belong to an earlier episode (they still show in its incident).
+    const flowsFrom = input.observedFrom ?? input.t - window;
+    const flows = (input.apiSequences ?? []).filter((a) => a.entity === s.entity && a.t <= input.t + 5 * 60_000 && a.t >= flowsFrom);
     if (flows.length > 0) {
       const a = [...flows].sort((x, y) => y.score - x.score || x.t - y.t)[0]!;
       score += 0.5;
@@ -240,7 +245,11 @@ export function rankCauses(input: RcaInput, limit = 10): Cause[] {
     s.score = score;
     const kinds = new Set(s.evidence.filter((e) => !e.explained).map((e) => e.kind));
     const strongest = [...s.evidence].sort((a, b) => b.strength - a.strength)[0];
-    s.kind = KIND_PRIORITY.find((k) => (k === 'security_event' || k === 'recent_change' || k === 'dependency_down' || k === 'api_sequence') && kinds.has(k)) ?? strongest?.kind ?? 'latency';
+    // A hostile event, a change or a dead dependency names the cause outright. A broken API flow does too,
+    // unless the entity is short of CPU or memory: a leak that slows requests until they time out also
+    // breaks flows, and the leak is what to fix.
+    const resource = [...s.evidence].filter((e) => !e.explained && (e.kind === 'cpu_saturation' || e.kind === 'memory')).sort((a, b) => b.strength - a.strength)[0];
+    s.kind = KIND_PRIORITY.find((k) => DECISIVE.has(k) && kinds.has(k)) ?? resource?.kind ?? (kinds.has('api_sequence') ? 'api_sequence' : undefined) ?? strongest?.kind ?? 'latency';
   }
 
   const ranked = [...scored.values()].filter((s) => s.score > 0).sort((a, b) => b.score - a.score || a.entity.localeCompare(b.entity));

@@ -86,7 +86,7 @@ export class RcaService {
   }
 
   /**
-   * RCA for an incident: from its start, with every entity its alerts name as a symptom. Given a time `at`
+   * RCA for an incident: from its start (of its latest episode, when it was reopened), with every entity its alerts name as a symptom. Given a time `at`
    * (a long incident, asked about one moment), it runs at that time with the entities of the alerts that
    * started from {@link SYMPTOM_WINDOW_MS} before it to {@link SYMPTOM_AFTER_MS} after (all of them when none
    * did). Only the default run is kept.
@@ -103,7 +103,7 @@ export class RcaService {
       if (entities.length > 0) symptoms = entities;
     }
     if (symptoms.length === 0) return undefined;
-    const r = { ...(await this.analyze(symptoms, at ?? inc.createdAt)), incidentId: inc.id, incidentVersion: inc.version };
+    const r = { ...(await this.analyze(symptoms, at ?? inc.reopenedAt ?? inc.createdAt)), incidentId: inc.id, incidentVersion: inc.version };
     if (at !== undefined) return r;
     this.byIncident.set(inc.id, r);
     if (this.byIncident.size > 10_000) this.byIncident.delete(this.byIncident.keys().next().value!);

@@ -210,6 +210,7 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
     symptom: symptoms[0]!,
     ...(symptoms.length > 1 ? { symptoms: symptoms.slice(1) } : {}),
     t,
+    observedFrom: obsFrom,
     entities: snap.entities.map((e) => e.id),
     edges,
     signals: signals.sort((a, b) => (a.entity + a.signal).localeCompare(b.entity + b.signal)),
