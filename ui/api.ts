@@ -90,6 +90,8 @@ export interface RcaResult {
   symptom: string;
   t: number;
   causes: Cause[];
+  /** The causes rolled up to their services (a process or pod counts for the service it implements), best first. */
+  services: { service: string; score: number; kind: string }[];
 }
 export interface ReportSummary {
   id: string;

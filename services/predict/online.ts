@@ -68,7 +68,7 @@ export interface OnlineSettings {
   /** Anomalies kept in memory for RCA. */
   keep: number;
   maxTraces: number;
-  /** A flow alert ends this long after the last anomalous trace that raised or refreshed it. */
+  /** A flow alert ends this long after the last anomalous trace that raised or refreshed it was scored. */
   alertTtlMs: number;
 }
 
@@ -103,7 +103,7 @@ function unexpectedCall(calls: readonly string[], ranks: Int32Array): { index: n
 export class SequenceOnline {
   private readonly jobs = new Map<string, TrainStatus>();
   private readonly anomalies: SequenceAnomaly[] = [];
-  private readonly raised = new Map<string, { startsAt: number; refreshed: number }>();
+  private readonly raised = new Map<string, { startsAt: number; refreshed: number; endsAt: number }>();
   /** Per entry service: the start and verdict of each trace scored in the last RARE_FLOW_ALERT.windowMs. */
   private readonly recent = new Map<string, { t: number; anomalous: boolean }[]>();
   private worker: Worker | undefined;
@@ -259,12 +259,20 @@ export class SequenceOnline {
   private async raise(a: SequenceAnomaly): Promise<void> {
     // One alert per (entry, unexpected call) episode: refreshed (endsAt moved on) by later anomalous traces,
     // at most every half TTL, so it ends on its own once the flow is gone.
+    // An episode lasts while its alert does: once the alert has ended (the alert service resolves it at
+    // endsAt), the next anomalous trace starts a new one, with its own identity, rather than firing the ended
+    // alert again (which would count as flapping and hold its incident open).
     const ttl = this.settings.alertTtlMs;
+    const now = Date.now();
     const key = `${a.entryService}\u0000${a.unexpected}`;
     const last = this.raised.get(key);
-    if (last !== undefined && a.t - last.refreshed < ttl / 2 && a.t >= last.refreshed) return;
-    const startsAt = last !== undefined && a.t - last.refreshed < ttl ? last.startsAt : a.t;
-    this.raised.set(key, { startsAt, refreshed: a.t });
+    const live = last !== undefined && now < last.endsAt;
+    if (live && a.t - last.refreshed < ttl / 2 && a.t >= last.refreshed) return;
+    const startsAt = live ? last.startsAt : a.t;
+    // The end counts from now, when the trace was scored: scoring waits for traces to settle, and that wait
+    // must not eat into the alert's life.
+    const endsAt = now + ttl;
+    this.raised.set(key, { startsAt, refreshed: Math.max(a.t, last?.refreshed ?? -Infinity), endsAt });
     if (!this.deps.alert) return;
     const score = Number.isFinite(a.score) ? a.score.toFixed(2) : 'unseen call';
     try {
@@ -275,7 +283,7 @@ export class SequenceOnline {
           trace_id: a.traceId, score, threshold: a.threshold.toFixed(2), unexpected_call: a.unexpected, previous_call: a.previous,
         },
         startsAt,
-        endsAt: a.t + ttl,
+        endsAt,
         // One alert per episode, as the service watch does: the same broken flow a while later is news (a new
         // incident, analysed at its own time), not the last one's incident reopened.
         upstreamKey: `api-sequence|${a.entryService}|${a.unexpected}|${startsAt}`,

@@ -185,6 +185,7 @@ describe('web UI', { skip }, () => {
     const top = page.locator('#causes li.cause[data-rank="1"]');
     await top.waitFor({ timeout: 60_000 });
     assert.equal(await top.getAttribute('data-entity'), 'service:payment');
+    assert.equal(await page.getAttribute('#causes .services .service[data-rank="1"]', 'data-service'), 'service:payment', 'the service to page is named');
     const topText = (await top.textContent()) ?? '';
     assert.match(topText, /span\.self_time\.p90/, 'evidence: its own time');
     assert.match(topText, /baseline/);

@@ -196,6 +196,11 @@ export function mountIncident(root: HTMLElement, id: string): () => void {
     fill(causesEl,
       h('h3', {}, 'Root causes ', h('span', { class: 'muted' }, `as of ${fmtTime(rca.t)}, from ${rca.symptom}`)),
       causes.length === 0 ? h('p', { class: 'muted' }, 'No candidate found.') : null,
+      // What to page: the services behind the causes (a process or pod counts for the service it runs).
+      rca.services.length > 0
+        ? h('p', { class: 'services' }, 'Services: ',
+          rca.services.slice(0, 3).map((s, i) => h('span', { class: 'service', 'data-service': s.service, 'data-rank': i + 1 }, `${i > 0 ? ', ' : ''}${s.service.replace(/^service:/, '')} (${s.kind})`)))
+        : null,
       h('ol', { class: 'causes' },
         causes.map((c, i) =>
           h('li', { class: 'cause', 'data-entity': c.entity, 'data-rank': i + 1 },

@@ -5,10 +5,9 @@
  * the injection. The bad deploy's new version shows in the topology diff, and the sequence model, trained
  * on the demo's normal traffic, flags its abnormal API flow.
  *
- * One demo for every fault (a baseline is minutes of life): about 15 minutes in all. Root only: network
- * namespaces, cgroups and the collector. Not yet part of `npm test` (see issue #8's notes): run it with
- * `node --import tsx --test test/demo/faults.e2e.ts`. Screenshots of each incident page go to
- * test-artifacts/demo/.
+ * One demo for every fault (a baseline is minutes of life): about 11 minutes in all, the longest test of
+ * `npm test` (alone: `node test/run.mjs test/demo/faults`). Root only: network namespaces, cgroups and the
+ * collector. Screenshots of each incident page go to test-artifacts/demo/.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -32,11 +31,12 @@ let browser: Browser | undefined;
 const SHOTS = fileURLToPath(new URL('../../test-artifacts/demo/', import.meta.url));
 
 /**
- * The incident as an SRE sees it in the UI: its page must show the faulty service as the first cause;
- * a screenshot is kept (test-artifacts/demo/<kind>.png). Skipped only where Chromium is not installed
- * outside CI (the UI tests say so too).
+ * The incident as an SRE sees it in the UI: its page must name the faulty service first, and show the API's
+ * first cause (the service, or a process or pod of it) first; a screenshot is kept
+ * (test-artifacts/demo/<kind>.png). Skipped only where Chromium is not installed outside CI (the UI tests
+ * say so too).
  */
-async function showInUi(kind: string, incidentId: string, service: string): Promise<void> {
+async function showInUi(kind: string, incidentId: string, service: string, topCause: string): Promise<void> {
   if (!browser) return;
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   try {
@@ -46,7 +46,8 @@ async function showInUi(kind: string, incidentId: string, service: string): Prom
     await top.waitFor({ timeout: 30_000 });
     await page.waitForSelector('#map[data-state=ready]', { timeout: 30_000 }).catch(() => undefined);
     await page.screenshot({ path: `${SHOTS}${kind}.png` });
-    assert.equal(await top.getAttribute('data-entity'), `service:${service}`, `the incident page shows ${service} as the first cause`);
+    assert.equal(await page.getAttribute('#causes .services .service[data-rank="1"]', 'data-service'), `service:${service}`, `the incident page names ${service} first`);
+    assert.equal(await top.getAttribute('data-entity'), topCause, `the incident page shows ${topCause} as the first cause`);
   } finally {
     await page.close();
   }
@@ -94,7 +95,7 @@ async function injectAndExplain(kind: string, service: string, params: Record<st
   assert.ok(incident, `no incident was opened within ${RCA_WITHIN_MS / 1000} s of the ${kind} fault on ${service}`);
   assert.ok(rca, `no RCA for incident ${incident.id}`);
   assert.equal(rca.services[0]?.service, `service:${service}`, `${kind} on ${service}: RCA of ${incident.id} (${incident.title}) within ${RCA_WITHIN_MS / 1000} s: ${JSON.stringify(rca.causes.slice(0, 3).map((c) => [c.entity, c.kind, c.evidence.map((e) => e.signal)]))}`);
-  await showInUi(kind, incident.id, service);
+  await showInUi(kind, incident.id, service, rca.causes[0]!.entity);
   return { incident, rca, t0 };
 }
 
