@@ -34,15 +34,15 @@ export const DEMO_ROOTLINE_ENV: Record<string, string> = {
   ROOTLINE_LOG_LEVEL: 'warn',
   // The watch and RCA judge 10-second points (one minute by default): the demo's faults are confirmed over
   // two steps, so an incident and its RCA come within a minute of the onset. Telemetry lands within seconds
-  // (collector batches, OTLP exporters every 5 s), so 5 s of settling is enough. Alerts resolve after 20 s
-  // (two steps) of quiet (an API-flow alert 20 s after its last anomalous trace, checked every 5 s), so that
-  // the shop is calm again within a minute of a fault's end and the next fault opens a new incident.
+  // (collector batches, OTLP exporters every 5 s), so 5 s of settling is enough. Alerts resolve after 30 s
+  // of quiet (an API-flow alert 30 s after its last anomalous trace, checked every 5 s), so that the shop is
+  // calm again within a minute of a fault's end and the next fault opens a new incident.
   ROOTLINE_STEP_MS: '10000',
   ROOTLINE_WATCH_INTERVAL_MS: '5000',
   ROOTLINE_WATCH_SETTLE_MS: '5000',
-  ROOTLINE_WATCH_QUIET_MS: '20000',
+  ROOTLINE_WATCH_QUIET_MS: '30000',
   ROOTLINE_ALERT_TICK_MS: '5000',
-  ROOTLINE_SEQUENCE_ALERT_TTL_MS: '20000',
+  ROOTLINE_SEQUENCE_ALERT_TTL_MS: '30000',
   ROOTLINE_WATCH_LOOKBACK_MS: '900000',
 };
 

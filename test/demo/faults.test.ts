@@ -20,9 +20,7 @@ import { chromiumSkipReason, launchChromium } from '../helpers/ui.ts';
 import { startDemo, type Demo } from '../../demo/runner.ts';
 
 const skip = rootSkipReason();
-/** Normal life before training (the model's traffic), then before the first fault (the baselines' steps). */
-const TRAIN_AFTER_MS = 50_000;
-const FIRST_FAULT_AFTER_TRAINING_MS = 30_000;
+const WARMUP_MS = 100_000;
 const RCA_WITHIN_MS = 60_000;
 
 interface Incident { id: string; status: string; createdAt: number; reopenedAt?: number; entities: string[]; title: string }
@@ -112,8 +110,8 @@ async function fault(check: () => Promise<void>, { last = false } = {}): Promise
 }
 
 /**
- * Clears every fault and waits until no incident is open: in the demo, watch alerts resolve after 20 s of
- * quiet and a flow alert 20 s after its last anomalous trace.
+ * Clears every fault and waits until no incident is open: in the demo, watch alerts resolve after 30 s of
+ * quiet and a flow alert 30 s after its last anomalous trace.
  */
 async function recover(): Promise<void> {
   await demo.clear();
@@ -140,8 +138,8 @@ async function recover(): Promise<void> {
     console.log(`not recovered after 150 s: ${await firing(open)}`);
     break;
   }
-  // A moment of calm, so the next fault starts from a quiet baseline.
-  await sleep(5000);
+  // A calm step, so the next fault starts from a quiet baseline.
+  await sleep(10_000);
 }
 
 describe('demo: every fault kind, detected and explained end to end', { skip }, () => {
@@ -154,8 +152,8 @@ describe('demo: every fault kind, detected and explained end to end', { skip }, 
     // Normal life: the baselines of the watch and RCA, and the sequence model's training traffic. Training
     // takes the machine's CPU for a few seconds (it shares two cores with the shop), so it comes early and
     // the baselines get time to settle after it.
-    await sleep(TRAIN_AFTER_MS);
-    const train = await api<{ jobId: string }>('/api/v1/models/api-sequences/train', { method: 'POST', body: JSON.stringify({ from: Date.now() - TRAIN_AFTER_MS, to: Date.now() - 5000 }) });
+    await sleep(WARMUP_MS - 40_000);
+    const train = await api<{ jobId: string }>('/api/v1/models/api-sequences/train', { method: 'POST', body: JSON.stringify({ from: Date.now() - WARMUP_MS, to: Date.now() - 5000 }) });
     assert.equal(train.status, 202, JSON.stringify(train.body));
     for (let i = 0; ; i++) {
       const s = await api<{ state: string; error?: string }>(`/api/v1/models/api-sequences/train/${train.body.jobId}`);
@@ -164,7 +162,7 @@ describe('demo: every fault kind, detected and explained end to end', { skip }, 
       assert.ok(i < 120, 'the sequence model trains within two minutes');
       await sleep(1000);
     }
-    await sleep(FIRST_FAULT_AFTER_TRAINING_MS);
+    await sleep(40_000);
     assert.deepEqual((await incidents()).filter((i) => i.status !== 'resolved').map((i) => i.title), [], 'normal life opens no incident');
   });
   after(async () => {
