@@ -85,7 +85,7 @@ describe('alert engine', () => {
   });
 
   it('reopens a resolved incident when its alert fires again within the window, from the new episode on', async () => {
-    const e = engine();
+    const e = engine({ flapThreshold: 10 });
     await e.apply('t', [alert('Slow', 'a')], T);
     const [inc] = e.visibleIncidents('t');
     await e.apply('t', [alert('Slow', 'a', 'resolved')], T + 60_000);
@@ -95,6 +95,13 @@ describe('alert engine', () => {
     assert.equal(inc!.createdAt, T);
     assert.equal(inc!.reopenedAt, T + 300_000, 'RCA of the reopened incident looks at the new episode');
     assert.equal(e.visibleIncidents('t').length, 1);
+    // The same alert, re-sent with its old start after the incident was resolved again: the new episode
+    // began after that resolve.
+    await e.apply('t', [{ ...alert('Slow', 'a', 'resolved'), startsAt: T + 300_000 }], T + 400_000);
+    assert.equal(inc!.status, 'resolved');
+    await e.apply('t', [{ ...alert('Slow', 'a'), startsAt: T + 300_000 }], T + 500_000);
+    assert.equal(inc!.status, 'open');
+    assert.equal(inc!.reopenedAt, T + 400_000);
   });
 
   it('holds down the resolve of a flapping alert until it is quiet', async () => {

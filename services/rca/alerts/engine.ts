@@ -100,9 +100,11 @@ export class AlertEngine {
         if (inc && recent) {
           // The same problem again soon after: reopen rather than page anew.
           if (inc.status === 'resolved') {
+            // The new episode began after the incident was resolved, whatever start the sender repeats (a
+            // monitor re-sending an episode it had ended keeps that episode's start).
+            inc.reopenedAt = Math.max(s.startsAt, inc.resolvedAt ?? -Infinity);
             inc.status = 'open';
             inc.resolvedAt = undefined;
-            inc.reopenedAt = s.startsAt;
             this.note(inc, now, 'reopened', s.labels.alertname);
           } else this.note(inc, now, 'alert firing again', s.labels.alertname);
           touched.set(inc.id, inc);
