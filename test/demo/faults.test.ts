@@ -5,7 +5,7 @@
  * the injection. The bad deploy's new version shows in the topology diff, and the sequence model, trained
  * on the demo's normal traffic, flags its abnormal API flow.
  *
- * One demo for every fault (a baseline is minutes of life): about 11 minutes in all, the longest test of
+ * One demo for every fault (a baseline is minutes of life): 12–13 minutes in all in CI, the longest test of
  * `npm test` (alone: `node test/run.mjs test/demo/faults`). Root only: network namespaces, cgroups and the
  * collector. Screenshots of each incident page go to test-artifacts/demo/.
  */

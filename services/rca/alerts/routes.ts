@@ -50,7 +50,8 @@ const Alert = Type.Object({
 const IncidentSummary = Type.Object({
   id: Type.String(), status: Type.String(), title: Type.String(), severity: Type.String(), createdAt: Type.Number(), updatedAt: Type.Number(),
   resolvedAt: Type.Optional(Type.Number()),
-  reopenedAt: Type.Optional(Type.Number({ description: 'start of its latest episode, when an alert firing again reopened it (RCA runs there)' })), alertCount: Type.Integer(), entities: Type.Array(Type.String()), version: Type.Integer(),
+  reopenedAt: Type.Optional(Type.Number({ description: 'start of its latest episode, when an alert firing again reopened it (RCA runs there)' })),
+  alertCount: Type.Integer(), entities: Type.Array(Type.String()), version: Type.Integer(),
 });
 const IncidentDetail = Type.Intersect([
   IncidentSummary,
@@ -76,8 +77,8 @@ const SilenceOut = Type.Object({
 const NotFound = Type.Object({ code: Type.Number(), message: Type.String() });
 
 const summary = (i: Incident) => ({
-  id: i.id, status: i.status, title: i.title, severity: i.severity, createdAt: i.createdAt, updatedAt: i.updatedAt, ...(i.reopenedAt !== undefined ? { reopenedAt: i.reopenedAt } : {}),
-  ...(i.resolvedAt !== undefined ? { resolvedAt: i.resolvedAt } : {}), alertCount: i.alerts.length, entities: i.entities, version: i.version,
+  id: i.id, status: i.status, title: i.title, severity: i.severity, createdAt: i.createdAt, updatedAt: i.updatedAt,
+  ...(i.resolvedAt !== undefined ? { resolvedAt: i.resolvedAt } : {}), ...(i.reopenedAt !== undefined ? { reopenedAt: i.reopenedAt } : {}), alertCount: i.alerts.length, entities: i.entities, version: i.version,
 });
 const alertOut = (a: AlertState) => ({
   fingerprint: a.fingerprint, status: a.status, source: a.source, labels: a.labels, annotations: a.annotations, startsAt: a.startsAt,

@@ -17,9 +17,8 @@ const LATE_ONSET_MS = 2 * 60_000;
 const VERTICAL = new Set(['CONTAINS', 'RUNS', 'IMPLEMENTS', 'EXPOSES']);
 /** Exclusive evidence counts fully, unexplained inclusive evidence partly, explained inclusive evidence barely. */
 const WEIGHT = { exclusive: 1, inclusive: 0.6, explained: 0.1 };
-const KIND_PRIORITY: FaultKind[] = ['security_event', 'recent_change', 'dependency_down', 'api_sequence', 'cpu_saturation', 'memory', 'errors', 'network_delay', 'latency'];
-/** Kinds that name an entity's fault whatever else its evidence shows. */
-const DECISIVE = new Set<FaultKind>(['security_event', 'recent_change', 'dependency_down']);
+/** Kinds that name an entity's fault whatever else its evidence shows, the first present first. */
+const DECISIVE: FaultKind[] = ['security_event', 'recent_change', 'dependency_down'];
 
 const HINTS: Record<FaultKind, string> = {
   cpu_saturation: 'CPU is saturated: check for a runaway process or noisy neighbour, raise the CPU limit or scale out.',
@@ -249,7 +248,7 @@ export function rankCauses(input: RcaInput, limit = 10): Cause[] {
     // unless the entity is short of CPU or memory: a leak that slows requests until they time out also
     // breaks flows, and the leak is what to fix.
     const resource = [...s.evidence].filter((e) => !e.explained && (e.kind === 'cpu_saturation' || e.kind === 'memory')).sort((a, b) => b.strength - a.strength)[0];
-    s.kind = KIND_PRIORITY.find((k) => DECISIVE.has(k) && kinds.has(k)) ?? resource?.kind ?? (kinds.has('api_sequence') ? 'api_sequence' : undefined) ?? strongest?.kind ?? 'latency';
+    s.kind = DECISIVE.find((k) => kinds.has(k)) ?? resource?.kind ?? (kinds.has('api_sequence') ? 'api_sequence' : undefined) ?? strongest?.kind ?? 'latency';
   }
 
   const ranked = [...scored.values()].filter((s) => s.score > 0).sort((a, b) => b.score - a.score || a.entity.localeCompare(b.entity));
