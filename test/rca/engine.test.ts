@@ -159,6 +159,22 @@ describe('fault-tree RCA on hand-built graphs', () => {
     assert.equal(causes[0]!.kind, 'network_delay');
   });
 
+  it('names the common end of slow links: a delayed service slows the calls into it and the calls it makes', () => {
+    // A delay on checkout's network: frontend waits longer on checkout than checkout takes, and checkout
+    // waits longer on payment (reached through checkout alone) than payment takes. Checkout is the common end.
+    const causes = run([
+      series('service:checkout', 'edge.network_gap', 'network_delay', 1, 200),
+      series('service:payment', 'edge.network_gap', 'network_delay', 1, 260),
+    ]);
+    assert.equal(causes[0]!.entity, 'service:checkout', JSON.stringify(causes.slice(0, 2)));
+    assert.equal(causes[0]!.kind, 'network_delay');
+    const payment = causes.find((c) => c.entity === 'service:payment');
+    assert.ok(!payment || payment.score < causes[0]!.score / 3, 'the callee is explained by its caller');
+    // A delay at payment alone shows only on the link into it: payment.
+    const alone = run([series('service:payment', 'edge.network_gap', 'network_delay', 1, 260)]);
+    assert.equal(alone[0]!.entity, 'service:payment');
+  });
+
   it('reads a drop in the calls a service makes per request as its own failure', () => {
     const drop = { ...series('service:checkout', 'span.calls_per_span', 'errors', 4, 1), direction: 'down' as const };
     const causes = run([drop, series('service:frontend', 'span.duration.p90', 'latency', 60, 40, { inclusive: true })]);

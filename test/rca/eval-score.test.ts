@@ -175,6 +175,24 @@ describe('the observer that builds the series from replayed records', () => {
     assert.deepEqual(lat.points, [{ t: T0 - 41_000, value: 0.9 }, { t: T0 + 19_000, value: 0.5 }]);
   });
 
+  it('watches the CPU of each service (worst pod), which raises CpuHigh when it leaves its baseline', () => {
+    const o = new EntryObserver();
+    const point = (pod: string, ms: number, v: number): Resourced<MetricPoint> => ({
+      resource: { 'service.name': 'ads', 'k8s.pod.name': pod },
+      record: { name: 'k8s.pod.cpu.usage_rate_percent', unit: '%', point: { timeUnixNano: ns(ms), asDouble: v } },
+    });
+    const points: Resourced<MetricPoint>[] = [];
+    for (let m = 0; m < 30; m++) points.push(point('ads-1-a', T0 + m * MIN, m >= 25 && m < 28 ? 40 : 4 + (m % 3) * 0.2), point('ads-1-b', T0 + m * MIN, 1));
+    o.addMetricPoints(points);
+    const cpu = o.series(['ads']).find((x) => x.signal === 'metric.cpu_usage')!;
+    assert.equal(cpu.points.length, 30);
+    assert.ok(cpu.points.every((p) => p.value >= 4), 'the worst pod speaks for the service');
+    const alerts = detect(o.series(['ads']));
+    assert.equal(alerts.length, 1);
+    assert.equal(alerts[0]!.name, 'CpuHigh');
+    assert.equal(alerts[0]!.t, T0 + 24 * MIN);
+  });
+
   it('computes nearest-rank quantiles', () => {
     assert.equal(quantile([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], 0.9), 9);
     assert.equal(quantile([5], 0.9), 5);

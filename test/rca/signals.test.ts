@@ -76,3 +76,51 @@ describe('a dependency that stops serving', () => {
     assert.match(causes[0]!.evidence[0]!.indicator, /no spans of its own/);
   });
 });
+
+describe('callers that give up', () => {
+  // frontend → checkout → {cart, payment, email}, per minute, as service-graph edge latency (client and
+  // server side). From t checkout still takes orders and reads the cart but never calls payment or email:
+  // it throws before charging the card.
+  const edgeRows: Parameters<typeof buildSignals>[0]['edgeRows'] = [];
+  for (let m = t - 40 * MIN; m < t + 5 * MIN; m += MIN) {
+    const failing = m >= t && m < t + 3 * MIN;
+    const edges: [string, string][] = [['frontend', 'checkout'], ['checkout', 'cart'], ...(failing ? [] : [['checkout', 'payment'], ['checkout', 'email']] as [string, string][])];
+    for (const [client, server] of edges) for (const side of ['client', 'server']) edgeRows.push({ client, server, side, minute: m, value: 0.01 });
+  }
+  const signals = buildSignals({ metricRows: [], spanRows: [], edgeRows, logRows: [], connRows: [] }, win);
+
+  it('counts, per caller and step, the share of its usual callees it no longer calls', () => {
+    const checkout = signals.find((s) => s.entity === 'service:checkout' && s.signal === 'edge.usual_calls_missing');
+    assert.ok(checkout);
+    assert.ok(checkout.baseline.filter(Number.isFinite).every((v) => v === 0));
+    assert.deepEqual(checkout.observed.filter(Number.isFinite).map((v) => Math.round(v * 100) / 100), [0, 0, 0, 0.67, 0.67, 0.67, 0, 0]);
+    const frontend = signals.find((s) => s.entity === 'service:frontend' && s.signal === 'edge.usual_calls_missing');
+    assert.ok(frontend?.observed.every((v) => !(v > 0)), 'frontend still calls checkout');
+  });
+
+  it('blames the caller that stopped calling, not the callees it stopped calling', () => {
+    const edges = [
+      { from: 'service:frontend', to: 'service:checkout', type: 'CALLS' },
+      ...['cart', 'payment', 'email'].map((s) => ({ from: 'service:checkout', to: `service:${s}`, type: 'CALLS' })),
+    ];
+    const causes = rankCauses({ symptom: 'service:frontend', t, entities: [...new Set(edges.flatMap((e) => [e.from, e.to]))], edges, signals });
+    assert.equal(causes[0]?.entity, 'service:checkout', JSON.stringify(causes.slice(0, 3)));
+    assert.equal(causes[0]?.kind, 'errors');
+    assert.ok(!causes.some((c) => c.entity === 'service:payment' || c.entity === 'service:email'));
+  });
+
+  it('reads callers abandoning requests right after calling a service as that service failing them', () => {
+    // The share of calls to catalog after which the caller made no further call: ~0 until t, then most.
+    const stopRows = [];
+    for (let m = t - 40 * MIN; m < t + 5 * MIN; m += MIN) {
+      stopRows.push({ entity: 'service:catalog', signal: 'span.caller_stops_after', minute: m, value: m >= t ? 0.85 : 0.01 * ((m / MIN) % 3) });
+      stopRows.push({ entity: 'service:cart', signal: 'span.caller_stops_after', minute: m, value: 0.1 + 0.01 * ((m / MIN) % 2) });
+    }
+    const s = buildSignals({ metricRows: [], spanRows: [], edgeRows: [], logRows: [], stopRows, connRows: [] }, win);
+    const edges = ['catalog', 'cart'].map((x) => ({ from: 'service:frontend', to: `service:${x}`, type: 'CALLS' }));
+    const causes = rankCauses({ symptom: 'service:frontend', t, entities: ['service:frontend', 'service:catalog', 'service:cart'], edges, signals: s });
+    assert.equal(causes[0]?.entity, 'service:catalog', JSON.stringify(causes.slice(0, 3)));
+    assert.equal(causes[0]?.kind, 'errors');
+    assert.ok(!causes.some((c) => c.entity === 'service:cart'), 'a steady share blames nobody');
+  });
+});

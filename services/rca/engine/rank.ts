@@ -46,6 +46,13 @@ interface Scored {
   kind: FaultKind;
 }
 
+/**
+ * Signals of one kind, scope and direction are one quantity measured several ways (quantiles, units); a drop
+ * in the calls a service makes per request and a rise in the callees it stopped calling are two quantities,
+ * so they do not dilute each other.
+ */
+const groupKey = (s: SignalSeries) => `${s.kind}:${s.inclusive ? 'i' : 'e'}:${s.direction ?? 'up'}`;
+
 const weighted = (e: { strength: number; inclusive: boolean; explained: boolean }) =>
   e.strength * (e.explained ? WEIGHT.explained : e.inclusive ? WEIGHT.inclusive : WEIGHT.exclusive);
 
@@ -148,7 +155,7 @@ export function rankCauses(input: RcaInput, limit = 10): Cause[] {
     const groups = new Map<string, number[]>();
     const shown = new Set<string>();
     for (const s of bySignal.get(entity) ?? []) {
-      const key = `${s.kind}:${s.inclusive ? 'i' : 'e'}`;
+      const key = groupKey(s);
       const down = s.direction === 'down';
       const flip = (xs: number[]) => (down ? xs.map((x) => -x) : xs);
       const { z } = robustZ(flip(s.baseline), flip(s.observed), s.scaleFloor);
@@ -159,9 +166,9 @@ export function rankCauses(input: RcaInput, limit = 10): Cause[] {
       const flip = (xs: number[]) => (down ? xs.map((x) => -x) : xs);
       const { z, base: b, obs: o } = robustZ(flip(s.baseline), flip(s.observed), s.scaleFloor);
       if (z <= ANOMALY_Z) continue;
-      const group = groups.get(`${s.kind}:${s.inclusive ? 'i' : 'e'}`)!;
+      const group = groups.get(groupKey(s))!;
       // Only the group's strongest signal is shown; its strength is the group's median.
-      const key = `${s.kind}:${s.inclusive ? 'i' : 'e'}`;
+      const key = groupKey(s);
       if (strength(z) < Math.max(...group) || shown.has(key)) continue;
       shown.add(key);
       const base = down ? -b : b;
@@ -192,6 +199,24 @@ export function rankCauses(input: RcaInput, limit = 10): Cause[] {
     for (const ev of s.evidence) {
       if (!ev.inclusive) continue;
       ev.explained = under.some((d) => earliest(d) <= (ev.onset ?? Infinity) + 60_000);
+    }
+  }
+  // A delay on a service's own network slows every link it is an end of: the calls into it and the calls it
+  // makes, each by about the same added time. The network time measured into a callee is the least over its
+  // callers, so it shows only where every caller's link is slow, which a callee reached through one caller
+  // alone shares with that caller's own delay. A caller whose own incoming network time grew as much (at
+  // least half as much, on the same measure) and no later is the common end: it explains its callees'
+  // network time. A delay at the callee alone does not add as much into the caller: the caller waits for the
+  // callee inside its own span (what grows there is the difference of two large, noisy measures, not a delay).
+  const callersOf = callerMap(input.edges);
+  const netOf = (e: Scored | undefined) => e?.evidence.filter((x) => x.kind === 'network_delay' && !x.inclusive) ?? [];
+  for (const s of scored.values()) {
+    const callers = (callersOf.get(s.entity) ?? []).filter((c) => c !== s.entity);
+    for (const ev of netOf(s)) {
+      const added = ev.observed - ev.baseline;
+      ev.explained ||= callers.some((c) =>
+        netOf(scored.get(c)).some((x) => x.signal === ev.signal && x.observed - x.baseline >= 0.5 * added && (x.onset ?? -Infinity) <= (ev.onset ?? Infinity) + 60_000),
+      );
     }
   }
   // A flagged neighbour that takes CPU or memory on a machine explains the slowness and saturation of what

@@ -44,6 +44,11 @@ export interface SignalRows {
   spanRows: { entity: string; callee: string; by_peer?: number; source?: 'ebpf'; minute: number; self_p90: number; p90: number; errors: number; spans: number; fanout: number }[];
   edgeRows: { client: string; server: string; side: string; minute: number; value: number }[];
   logRows: Row[];
+  /**
+   * Per callee and step, the share (0–1) of calls to it that were their caller's last outgoing call in the
+   * trace (`span.caller_stops_after`): callers abandon a request after a callee fails them.
+   */
+  stopRows?: Row[];
   connRows: Row[];
 }
 
@@ -58,7 +63,7 @@ export interface SignalWindows {
   obsTo: number;
 }
 
-export function buildSignals({ serviceIds = new Map(), metricRows, spanRows, edgeRows, logRows, connRows, errorLogs = [] }: SignalRows, { t, baseFrom, baseTo, obsFrom, obsTo, step = 60_000 }: SignalWindows): SignalSeries[] {
+export function buildSignals({ serviceIds = new Map(), metricRows, spanRows, edgeRows, logRows, stopRows = [], connRows, errorLogs = [] }: SignalRows, { t, baseFrom, baseTo, obsFrom, obsTo, step = 60_000 }: SignalWindows): SignalSeries[] {
   const rows: (Row & { kind: FaultKind; inclusive: boolean; direction?: 'up' | 'down' })[] = [];
   const floors = new Map<string, number>();
   const sizes = new Map<string, Map<number, number>>();
@@ -107,6 +112,7 @@ export function buildSignals({ serviceIds = new Map(), metricRows, spanRows, edg
     if (Number(r.fanout) > 0) rows.push({ entity: r.entity, signal: 'span.calls_per_span', minute: m, value: Number(r.fanout), kind: 'errors', inclusive: false, direction: 'down' });
   }
   rows.push(...silentSteps(spanRows, step, obsTo));
+  rows.push(...stoppedCalls(edgeRows, (name) => serviceIds.get(name) ?? ids.service('', name), baseFrom, baseTo));
   const sides = new Map<string, { client?: number; server?: number }>();
   for (const r of edgeRows) {
     const key = `${r.client}\u0000${r.server}\u0000${r.minute}`;
@@ -134,6 +140,9 @@ export function buildSignals({ serviceIds = new Map(), metricRows, spanRows, edg
   const templates = newErrorTemplates(errorLogs, obsFrom, step);
   for (const r of templates.rows) rows.push({ ...r, kind: 'errors', inclusive: false });
   for (const r of connRows) rows.push({ ...r, value: Number(r.value), kind: 'dependency_down', inclusive: false });
+  // Callers giving up after a callee: the callee failed them, or passed on a failure of its own dependencies
+  // (then they give up after their call too, and explain it): inclusive.
+  for (const r of stopRows) rows.push({ entity: r.entity, signal: STOPS_AFTER, minute: Number(r.minute), value: Number(r.value), kind: 'errors', inclusive: true });
 
   // Step-aligned series: baseline steps and observed steps, a missing step is NaN (ignored).
   const minutes = (from: number, to: number) => {
@@ -162,6 +171,7 @@ export function buildSignals({ serviceIds = new Map(), metricRows, spanRows, edg
       entity, signal, kind: g.kind, inclusive: g.inclusive, ...(g.direction ? { direction: g.direction } : {}),
       ...(floors.get(key) ? { scaleFloor: floors.get(key) } : {}),
       ...(signal === NEW_TEMPLATES ? { scaleFloor: 1, ...(templates.detail.get(entity) ? { detail: templates.detail.get(entity) } : {}) } : {}),
+      ...(signal === STOPS_AFTER || signal === STOPPED_CALLS ? { scaleFloor: SHARE_FLOOR } : {}),
       ...(signal === SILENT ? { scaleFloor: SILENCE_FLOOR, detail: 'no spans of its own: not serving (down, crashed or unreachable)' } : {}),
       baseline: ((b) => (finite(b) >= MIN_BASELINE ? b : shortMinutes.map((m) => g.values.get(m) ?? NaN)))(baseMinutes.map((m) => g.values.get(m) ?? NaN)),
       observed: obsMinutes.map((m) => g.values.get(m) ?? NaN),
@@ -171,7 +181,48 @@ export function buildSignals({ serviceIds = new Map(), metricRows, spanRows, edg
   return signals;
 }
 
+/**
+ * A service that stops calling a dependency it called every step, while it still runs (it calls others or
+ * is called itself in that step), gave up before reaching it: it fails on its own (an exception thrown
+ * before the call), or a dependency it called earlier failed it. Either way the silent dependency is not
+ * what broke: it is the caller's evidence. Per caller and step in which it is seen on any edge: the share of
+ * its usual callees (called in at least {@link USUAL_SHARE} of its baseline steps) not called in that step.
+ * This is how an error shows where only service-graph metrics are kept (no spans, no error status): the
+ * edges after the failure point go quiet.
+ */
+function stoppedCalls(edgeRows: SignalRows['edgeRows'], idOf: (name: string) => string, baseFrom: number, baseTo: number): (Row & { kind: FaultKind; inclusive: boolean })[] {
+  const calls = new Map<string, Map<string, Set<number>>>();
+  const seen = new Map<string, Set<number>>();
+  const add = <K, V>(m: Map<K, Set<V>>, k: K, v: V) => m.set(k, (m.get(k) ?? new Set<V>()).add(v));
+  for (const r of edgeRows) {
+    if (!Number.isFinite(Number(r.value))) continue;
+    const [client, server, m] = [idOf(r.client), idOf(r.server), Number(r.minute)];
+    if (client === server) continue;
+    let out = calls.get(client);
+    if (!out) calls.set(client, (out = new Map()));
+    add(out, server, m);
+    add(seen, client, m);
+    add(seen, server, m);
+  }
+  const rows: (Row & { kind: FaultKind; inclusive: boolean })[] = [];
+  for (const [client, out] of calls) {
+    const steps = [...(seen.get(client) ?? [])].sort((a, b) => a - b);
+    const base = steps.filter((m) => m >= baseFrom && m < baseTo);
+    if (base.length < MIN_BASELINE) continue;
+    const usual = [...out].filter(([, ms]) => base.filter((m) => ms.has(m)).length >= USUAL_SHARE * base.length).map(([, ms]) => ms);
+    if (usual.length === 0) continue;
+    for (const m of steps) rows.push({ entity: client, signal: STOPPED_CALLS, minute: m, value: usual.filter((ms) => !ms.has(m)).length / usual.length, kind: 'errors', inclusive: false });
+  }
+  return rows;
+}
+const STOPPED_CALLS = 'edge.usual_calls_missing';
+/** A callee is a caller's usual one when called in at least this share of the caller's baseline steps. */
+const USUAL_SHARE = 0.9;
+
 const NEW_TEMPLATES = 'log.new_error_templates';
+const STOPS_AFTER = 'span.caller_stops_after';
+/** A share of calls moves in at least 5 points: fewer is the noise of a few dozen calls a step. */
+const SHARE_FLOOR = 0.05;
 /** The least scale a silence is measured in: one silent step in fifty is a 1σ move, so a service silent
  * after hundreds of steps of steady traffic is a strong anomaly even against a baseline with none. */
 export const SILENCE_FLOOR = 0.02;

@@ -29,6 +29,9 @@ export interface SnapshotOptions {
   stepMs?: number;
 }
 
+/** Steps with fewer calls into a callee than this do not judge whether its callers give up after it. */
+const MIN_CALLS = 10;
+
 /** The collector sends a process's CPU sample only from 0.05 cores (its --cpu-min-cores default). */
 const PROCESS_CPU_FLOOR = 0.05;
 
@@ -73,7 +76,9 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
   const ebpf = await ebpfServices(telemetry, baseFrom, obsTo);
   const ebpfKeys = new Map([...ebpf.keys].filter(([, name]) => serviceIds.has(name)));
   Object.assign(p, peerParams(ebpf, idOf));
-  const [metricRows, serviceMetricRows, spanRows, edgeRows, logRows, errorLogs, connRows, changes, procRows, flows, workloadRows] = await Promise.all([
+  const candIds = cand.filter((c) => c.startsWith('service:'));
+  p.candIds = candIds;
+  const [metricRows, serviceMetricRows, spanRows, edgeRows, logRows, errorLogs, connRows, changes, procRows, flows, workloadRows, stopRows] = await Promise.all([
     // Node metrics belong to the node; where the data does not name the node they are skipped (on a pod they
     // would blame every pod of a busy node).
     telemetry.query<Row>(
@@ -168,6 +173,27 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
     // Anomalous API flows from the prediction role, over the same window as changes.
     apiSequences ? Promise.resolve(apiSequences(t - 30 * 60_000, t + 5 * 60_000)) : Promise.resolve([]),
     workloadHttp(telemetry, baseFrom, obsTo, step, ebpfKeys),
+    // Per callee and step: the share of the calls to it after which the caller made no further call in
+    // that trace (its last outgoing call there). A request that gets an error or an unusable answer from a
+    // callee is abandoned right after that call, so the caller's later calls vanish; where spans carry no
+    // status (or the failure is a bad value, not an error status) this is how a callee's failure shows in
+    // its callers' traces. Steps with fewer than MIN_CALLS calls say nothing (a handful of calls flips the share).
+    telemetry.query<Row & { calls: number }>(
+      `SELECT k.callee AS entity, 'span.caller_stops_after' AS signal,
+              intDiv(toUnixTimestamp64Milli(c.timestamp), {step:Int64}) * {step:Int64} AS minute,
+              avg(c.timestamp >= l.last_ts) AS value, count() AS calls
+       FROM ${db}.spans AS c
+       INNER JOIN (SELECT trace_id, parent_span_id, min(${serviceId}) AS callee FROM ${db}.spans
+                   WHERE ${win} AND ${serviceId} IN {candIds:Array(String)} GROUP BY trace_id, parent_span_id) AS k
+         ON k.trace_id = c.trace_id AND k.parent_span_id = c.span_id
+       INNER JOIN (SELECT trace_id, service_name, service_namespace, max(timestamp) AS last_ts FROM ${db}.spans
+                   WHERE ${win} AND kind = 'CLIENT' GROUP BY trace_id, service_name, service_namespace) AS l
+         ON l.trace_id = c.trace_id AND l.service_name = c.service_name AND l.service_namespace = c.service_namespace
+       WHERE c.timestamp >= fromUnixTimestamp64Milli({from:Int64}) AND c.timestamp < fromUnixTimestamp64Milli({to:Int64})
+         AND c.kind = 'CLIENT' AND k.callee != ${serviceId.replaceAll('service_', 'c.service_')}
+       GROUP BY entity, minute HAVING calls >= ${MIN_CALLS}`,
+      p,
+    ),
   ]);
 
   // The collector sees no children of a server exchange: its whole duration is the service's own time.
@@ -203,7 +229,7 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
     const prev = conns.get(key);
     conns.set(key, prev ? { ...prev, value: Number(prev.value) + Number(r.value) } : { ...r, entity });
   }
-  const signals = buildSignals({ serviceIds, metricRows, spanRows, edgeRows, logRows, connRows: [...conns.values()], errorLogs: errorLogs.map((l) => ({ ...l, t: Number(l.t) })).reverse() }, { t, baseFrom, baseTo, obsFrom, obsTo, step });
+  const signals = buildSignals({ serviceIds, metricRows, spanRows, edgeRows, logRows, stopRows, connRows: [...conns.values()], errorLogs: errorLogs.map((l) => ({ ...l, t: Number(l.t) })).reverse() }, { t, baseFrom, baseTo, obsFrom, obsTo, step });
   // Deviations in process CPU are measured in at least the sampling threshold: a zero baseline has no spread.
   for (const s of signals) if (s.signal === 'process.cpu.cores') s.scaleFloor = Math.max(s.scaleFloor ?? 0, PROCESS_CPU_FLOOR);
   return {

@@ -1,6 +1,6 @@
 /**
  * The user's monitoring system, played by the RCA evaluation: it watches every service of the replayed
- * system (per-service latency and error alerts, as SLO-style rules would) and the entry services' request
+ * system (per-service latency and error alerts, as SLO-style rules would, and CPU saturation alerts) and the entry services' request
  * traces, and raises an alert when a signal leaves its baseline. Nothing here reads a fault label or knows a
  * service name: entry services are the services that own root spans in the data.
  *
@@ -11,6 +11,7 @@
  * |-------------------------|-----------------------------------------------------------|-------------|---------------------|
  * | `metric.server_latency_p90` | the pods' `k8s.pod.server.latency.p90_seconds` (max over the service's pods) | above | LatencyHigh |
  * | `metric.caller_latency`     | latency its callers measure (service-graph client side), worst caller | above | LatencyHigh |
+ * | `metric.cpu_usage`          | the pods' `k8s.pod.cpu.usage_rate_percent` (max over the service's pods) | above | CpuHigh |
  * | `trace.root_latency_p90`    | p90 duration of the service's root spans started in the minute | above    | LatencyHigh    |
  * | `trace.spans_per_request`   | spans per root trace of the service (requests that fail stop early and call less) | below | RequestsFailing |
  * | `log.errors`                | ERROR-or-worse log lines of the service's pods             | above       | ErrorsHigh     |
@@ -60,7 +61,7 @@ export function quantile(xs: readonly number[], q: number): number {
 export interface ObserverOptions {
   /** The per-pod server latency gauge (seconds) to watch. */
   latencyMetric: string;
-  /** The per-pod CPU gauge, kept per service for the harness's fallback ranking only. */
+  /** The per-pod CPU gauge: watched (saturation alerts) and kept per service for the naive ranking. */
   cpuMetric: string;
   /**
    * A metric point at time T describes the minute before it ([T − 60 s, T]: the Nezha collector samples rates
@@ -245,6 +246,10 @@ export class EntryObserver {
         out.push({ service, signal: 'trace.root_latency_p90', direction: 'up', points: roots.map(([t, m]) => ({ t, value: quantile(m.durations, 0.9) })) });
         out.push({ service, signal: 'trace.spans_per_request', direction: 'down', points: roots.map(([t, m]) => ({ t, value: m.spans / m.durations.length })) });
       }
+      // Saturation, beside latency and errors: a service burning CPU far above its own baseline is what a
+      // resource alert reports, even while its latency holds (a fault that only makes it work harder).
+      const cpu = sorted(this.cpu.get(service)).map(([t, value]) => ({ t, value }));
+      if (cpu.length > 0) out.push({ service, signal: 'metric.cpu_usage', direction: 'up', points: cpu });
       const logs = sorted(this.logs.get(service));
       if (logs.length > 0) out.push({ service, signal: 'log.errors', direction: 'up', points: logs.map(([t, m]) => ({ t, value: m.errors })) });
     }
