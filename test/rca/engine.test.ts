@@ -93,6 +93,24 @@ describe('fault-tree RCA on hand-built graphs', () => {
     assert.equal(causes[0]!.kind, 'errors');
   });
 
+  it('reads a caller\'s error logs about a failing callee as passed on, not its own failure', () => {
+    // The callee answers errors (error spans, no logs); the caller logs each failed call and fails too.
+    const causes = run([
+      series('service:cart', 'span.errors', 'errors', 0, 30, { inclusive: true }),
+      series('service:frontend', 'span.errors', 'errors', 0, 30, { inclusive: true }),
+      series('service:frontend', 'log.errors', 'errors', 0, 60),
+    ]);
+    assert.equal(causes[0]!.entity, 'service:cart');
+    const logs = causes.find((c) => c.entity === 'service:frontend')?.evidence.find((e) => e.signal === 'log.errors');
+    assert.match(logs?.indicator ?? '', /explained by a dependency/);
+    // Errors that start before the callee's are the caller's own.
+    const first = run([
+      series('service:cart', 'span.errors', 'errors', 0, 30, { inclusive: true, from: 4 }),
+      series('service:frontend', 'log.errors', 'errors', 0, 60, { from: 1 }),
+    ]);
+    assert.equal(first[0]!.entity, 'service:frontend');
+  });
+
   it('names a dependency that is down from connection failures', () => {
     const causes = run([
       series('external:redis:6379', 'tcp.connect_failures', 'dependency_down', 0, 50),

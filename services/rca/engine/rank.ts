@@ -6,7 +6,9 @@
  * Why inclusive signals are discounted: under a network delay the callers' end-to-end latency grows more
  * than the culprit's (measured: caller p90 76 → 2,284 ms, culprit 71 → 273 ms). A caller whose inclusive
  * anomaly starts no earlier than an anomaly below it is a symptom, not a cause; exclusive signals (self time,
- * CPU, memory, its own error logs) always speak for the entity itself.
+ * CPU, memory) always speak for the entity itself. Errors are the exception: a caller logs and counts the
+ * failures a dependency passes up as its own, so its errors that start no earlier than errors below it are
+ * explained too.
  */
 import { isHostile, type Cause, type Evidence, type FaultKind, type RcaInput, type SignalSeries } from './model.ts';
 import { median, onsetIndex, robustZ } from './stats.ts';
@@ -52,6 +54,10 @@ interface Scored {
  * so they do not dilute each other.
  */
 const groupKey = (s: SignalSeries) => `${s.kind}:${s.inclusive ? 'i' : 'e'}:${s.direction ?? 'up'}`;
+
+/** Signals that count failures (error logs, error spans), as opposed to the shape of traffic. */
+const FAILURE_SIGNALS = new Set(['span.errors', 'log.errors', 'log.new_error_templates']);
+const isFailure = (e: { kind: FaultKind; signal: string }) => e.kind === 'errors' && FAILURE_SIGNALS.has(e.signal);
 
 const weighted = (e: { strength: number; inclusive: boolean; explained: boolean }) =>
   e.strength * (e.explained ? WEIGHT.explained : e.inclusive ? WEIGHT.inclusive : WEIGHT.exclusive);
@@ -199,6 +205,14 @@ export function rankCauses(input: RcaInput, limit = 10): Cause[] {
     for (const ev of s.evidence) {
       if (!ev.inclusive) continue;
       ev.explained = under.some((d) => earliest(d) <= (ev.onset ?? Infinity) + 60_000);
+    }
+    // A failure passed up from a dependency is logged and counted by every caller on the way, as its own
+    // error: errors (error logs, error spans) that start no earlier than errors below are theirs, however
+    // exclusive they look. Only failures explain failures here: a dependency that merely slowed or lost load
+    // does not make its caller log errors.
+    const failing = under.flatMap((d) => d.evidence.filter(isFailure));
+    for (const ev of s.evidence) {
+      if (isFailure(ev)) ev.explained ||= failing.some((f) => (f.onset ?? Infinity) <= (ev.onset ?? Infinity) + 60_000);
     }
   }
   // A delay on a service's own network slows every link it is an end of: the calls into it and the calls it
