@@ -17,7 +17,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -242,6 +242,12 @@ export async function evalRca(opts: EvalOptions): Promise<EvalResult> {
   const reuse = opts.reuse ?? process.env.ROOTLINE_EVAL_REUSE;
   const marker = reuse ? join(resolve(reuse), '.eval-replayed') : undefined;
   const replayed = !!marker && existsSync(marker) && readFileSync(marker, 'utf8') === layout.root;
+  // Replaying into a dir that already holds another replay (another data set, or the same one unpacked
+  // elsewhere) would store every row twice and score nonsense: refuse, and say what to do.
+  if (reuse && !replayed && existsSync(reuse) && readdirSync(reuse).length > 0) {
+    const held = marker && existsSync(marker) ? ` (it holds the replay of ${readFileSync(marker, 'utf8')})` : '';
+    throw new Error(`--reuse ${reuse} is not empty and holds no replay of ${layout.root}${held}: remove it or give an empty dir`);
+  }
   // The alerts are this run's own act, not part of the replayed data: a reused dir starts without them.
   if (replayed) rmSync(join(resolve(reuse!), 'alerts'), { recursive: true, force: true });
   const svc = await startService(log, reuse);
