@@ -12,7 +12,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Browser } from 'playwright-core';
 import { rootSkipReason } from '../helpers/collector.ts';
@@ -86,6 +86,8 @@ async function injectAndExplain(kind: string, service: string, params: Record<st
     const r = await api<Rca>(`/api/v1/incidents/${incident.id}/rca`);
     if (r.status !== 200) continue;
     rca = r.body;
+    // The latest RCA of each fault is kept beside its screenshot, to read when a ranking is wrong.
+    if (browser) writeFileSync(`${SHOTS}${kind}.rca.json`, JSON.stringify({ incident, rca }, null, 2));
     outcome.top = rca.services[0]?.service;
     if (outcome.top === `service:${service}`) {
       outcome.firstRightAfterS = Math.round((Date.now() - t0) / 1000);
