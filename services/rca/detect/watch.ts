@@ -217,12 +217,14 @@ export class ServiceWatch {
       s.points.push({ t, value });
     };
     for (const r of [...spans, ...workloads.filter((w) => w.requests >= this.settings.minRequests)]) {
-      add(r.service, 'span.server_latency_p90', Number(r.minute), Number(r.p90));
+      // Latency is measured in at least a millisecond: a service that answers in 1 ms has almost no spread,
+      // and a scheduling hiccup to 4 ms must not page anyone (nor hold an incident open after a fault clears).
+      add(r.service, 'span.server_latency_p90', Number(r.minute), Number(r.p90), LATENCY_MIN_SCALE_MS);
       // A flat 0 % error ratio has no spread: measured in at least 1 point, a rise needs k (3.5) points to alert.
       add(r.service, 'span.error_ratio', Number(r.minute), Number(r.errors) / Number(r.requests), 0.01);
     }
     for (const r of logs) add(r.service, 'log.errors', Number(r.minute), Number(r.errors), 1);
-    for (const r of callers) add(r.service, 'caller_latency', Number(r.minute), Number(r.value));
+    for (const r of callers) add(r.service, 'caller_latency', Number(r.minute), Number(r.value), LATENCY_MIN_SCALE_MS / 1000); // seconds
     // CPU utilization (a share of the machine) is measured in at least 5 points: an idle service's spread
     // is tiny, and a garbage collection must not page anyone.
     for (const r of memory) add(r.service, `metric.${r.signal}`, Number(r.minute), Number(r.value), /cpu.*utilization/.test(r.signal) ? 0.05 : undefined);
@@ -230,6 +232,9 @@ export class ServiceWatch {
     return [...out.values()].sort((a, b) => (a.service + a.signal).localeCompare(b.service + b.signal));
   }
 }
+
+/** The least scale of a latency series (ms): with k 3.5, an alert needs at least 3.5 ms above the baseline. */
+const LATENCY_MIN_SCALE_MS = 1;
 
 const fingerprintOf = (e: Episode) => `${SOURCE}|${e.service}|${e.name}|${e.start}`;
 
