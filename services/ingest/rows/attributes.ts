@@ -29,17 +29,21 @@ export function noteTime(state: WalkState, ns: bigint): void {
   if (ms > state.maxMs) state.maxMs = ms;
 }
 
+/** An own, non-null property (a module-level function: a closure made per call costs tsx's __name each time). */
+function has(v: Record<string, any>, k: string): boolean {
+  return Object.hasOwn(v, k) && v[k] !== null && v[k] !== undefined;
+}
+
 function which(v: Record<string, any>): string | undefined {
   // Decoded protobuf fields and OTLP/JSON keys are own properties; protobufjs's defaults live on the
   // prototype. Own-property checks serve both and avoid protobufjs's oneof getter, which scans every member.
-  const has = (k: string) => Object.hasOwn(v, k) && v[k] !== null && v[k] !== undefined;
-  if (has('stringValue')) return 'stringValue';
-  if (has('intValue')) return 'intValue';
-  if (has('boolValue')) return 'boolValue';
-  if (has('doubleValue')) return 'doubleValue';
-  if (has('arrayValue')) return 'arrayValue';
-  if (has('kvlistValue')) return 'kvlistValue';
-  if (has('bytesValue')) return 'bytesValue';
+  if (has(v, 'stringValue')) return 'stringValue';
+  if (has(v, 'intValue')) return 'intValue';
+  if (has(v, 'boolValue')) return 'boolValue';
+  if (has(v, 'doubleValue')) return 'doubleValue';
+  if (has(v, 'arrayValue')) return 'arrayValue';
+  if (has(v, 'kvlistValue')) return 'kvlistValue';
+  if (has(v, 'bytesValue')) return 'bytesValue';
   return undefined;
 }
 
