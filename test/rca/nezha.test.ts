@@ -6,7 +6,8 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +34,7 @@ import { traceRows } from '../../services/ingest/rows/traces.ts';
 import { logRows } from '../../services/ingest/rows/logs.ts';
 import { metricRows } from '../../services/ingest/rows/metrics.ts';
 import { timeBounds } from '../../services/ingest/rows/time.ts';
+import { evalRca } from '../../services/rca/eval/harness.ts';
 
 const PROJECT = fileURLToPath(new URL('../../', import.meta.url));
 const ARCHIVE = process.env.ROOTLINE_NEZHA_OB_ARCHIVE ?? join(PROJECT, '..', 'shared', 'datasets', 'nezha-online-boutique.tar.xz');
@@ -404,5 +406,17 @@ describe('Nezha Online Boutique data set', { skip: existsSync(ARCHIVE) ? false :
       exception: { cases: 7, traces: 5, logs: 0 },
       network_delay: { cases: 16, traces: 14, logs: 0 },
     });
+  });
+
+  it('refuses to replay into a --reuse dir that holds other data (rows would be stored twice)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rootline-reuse-'));
+    try {
+      writeFileSync(join(dir, '.eval-replayed'), '/elsewhere/other-data-set.tar.xz');
+      mkdirSync(join(dir, 'chdb'));
+      await assert.rejects(evalRca({ dataset: ARCHIVE, reuse: dir, json: true, log: () => {} }), /not empty and holds no replay of .*nezha-online-boutique\.tar\.xz \(it holds the replay of \/elsewhere\/other-data-set\.tar\.xz\)/);
+      assert.deepEqual(readdirSync(dir).sort(), ['.eval-replayed', 'chdb'], 'nothing was written');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -76,8 +76,7 @@ export async function loadSnapshot(telemetry: TelemetryStore, topology: Topology
   const ebpf = await ebpfServices(telemetry, baseFrom, obsTo);
   const ebpfKeys = new Map([...ebpf.keys].filter(([, name]) => serviceIds.has(name)));
   Object.assign(p, peerParams(ebpf, idOf));
-  const candIds = cand.filter((c) => c.startsWith('service:'));
-  p.candIds = candIds;
+  p.candIds = cand.filter((c) => c.startsWith('service:'));
   const [metricRows, serviceMetricRows, spanRows, edgeRows, logRows, errorLogs, connRows, changes, procRows, flows, workloadRows, stopRows] = await Promise.all([
     // Node metrics belong to the node; where the data does not name the node they are skipped (on a pod they
     // would blame every pod of a busy node).

@@ -241,12 +241,15 @@ export async function evalRca(opts: EvalOptions): Promise<EvalResult> {
 
   const reuse = opts.reuse ?? process.env.ROOTLINE_EVAL_REUSE;
   const marker = reuse ? join(resolve(reuse), '.eval-replayed') : undefined;
-  const replayed = !!marker && existsSync(marker) && readFileSync(marker, 'utf8') === layout.root;
-  // Replaying into a dir that already holds another replay (another data set, or the same one unpacked
-  // elsewhere) would store every row twice and score nonsense: refuse, and say what to do.
+  // The replay is of the data set as given (the archive, not where this checkout unpacked it), so any
+  // checkout may reuse it.
+  const source = resolve(opts.dataset);
+  const replayed = !!marker && existsSync(marker) && readFileSync(marker, 'utf8') === source;
+  // Replaying into a dir that already holds other data (another data set, or a replay cut short) would store
+  // rows twice and score nonsense: refuse, and say what to do.
   if (reuse && !replayed && existsSync(reuse) && readdirSync(reuse).length > 0) {
     const held = marker && existsSync(marker) ? ` (it holds the replay of ${readFileSync(marker, 'utf8')})` : '';
-    throw new Error(`--reuse ${reuse} is not empty and holds no replay of ${layout.root}${held}: remove it or give an empty dir`);
+    throw new Error(`--reuse ${reuse} is not empty and holds no replay of ${source}${held}: remove it or give an empty dir`);
   }
   // The alerts are this run's own act, not part of the replayed data: a reused dir starts without them.
   if (replayed) rmSync(join(resolve(reuse!), 'alerts'), { recursive: true, force: true });
@@ -264,7 +267,7 @@ export async function evalRca(opts: EvalOptions): Promise<EvalResult> {
     if (!replayed) {
       const topo = await waitForTopology(svc, cases[0]!.injectTime - 30 * 60_000, cases[cases.length - 1]!.injectTime + 15 * 60_000, log);
       log(`topology ready: ${topo.services} services, ${topo.edges} call edges`);
-      if (marker) writeFileSync(marker, layout.root);
+      if (marker) writeFileSync(marker, source);
     }
     lap('topology');
 
