@@ -215,6 +215,11 @@ export async function main(argv: string[]): Promise<number> {
     console.log(JSON.stringify(result));
     return 0;
   }
+  if (cmd === 'bench' && sub === 'ingest-floors') {
+    const { benchIngestFloors } = await import('./bench/ingest-floors.ts');
+    console.log(JSON.stringify(await benchIngestFloors((s) => process.stderr.write(`${s}\n`))));
+    return 0;
+  }
   if (cmd === 'bench' && sub === 'alerts') {
     const { benchAlerts } = await import('./bench/alerts.ts');
     const r = await benchAlerts({ services: Number(flags.get('services') ?? 1000), faults: Number(flags.get('faults') ?? 20), alerts: Number(flags.get('alerts') ?? 10_000), concurrency: Number(flags.get('concurrency') ?? 4) });
