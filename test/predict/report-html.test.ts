@@ -18,6 +18,7 @@ function report(to: number, service = 'svc'): Report {
     predictedBreaches: [{ service, signal: 'error_rate', threshold: 0.05, leadMinutes: 3, at: to + 180_000, predicted: 0.051, confidence: 0.8 }],
     anomalousSequences: { available: true, note: 'scored 1', scored: 1, items: [{ traceId: 'abc', calls: [`${service}:GET /`], score: 9, misses: 1, unknown: 0 }] },
     driftingEntities: [{ service, signal: 'p95_ms', previousMedian: 10, recentMean: 60, robustZ: 12 }],
+    seriesAnomalies: [{ service, signal: 'p95_ms', at: to - 60_000, value: 60, score: 0.91 }],
     forecasts: [{ service, signal: 'error_rate', observed: [[to - 120_000, 0.01], [to - 60_000, 0.03]], forecast: [[to, 0.04, 0.03, 0.05], [to + 60_000, 0.05, 0.03, 0.07]], threshold: 0.05, method: 'Holt' }],
   };
 }
@@ -28,6 +29,7 @@ describe('report HTML and store', () => {
     assert.ok(!html.includes('<script>'), 'unescaped markup');
     assert.ok(html.includes('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;'));
     assert.equal((html.match(/<svg /g) ?? []).length, 1);
+    assert.match(html, /Series anomalies.*<td>p95_ms<\/td>.*<td>0\.91<\/td>/s);
   });
 
   it('stores durably, lists newest first and replaces a report with the same id', async () => {

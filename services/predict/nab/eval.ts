@@ -11,7 +11,7 @@ import { datasetDir } from '../../rca/eval/harness.ts';
 import { progress } from '../eval/progress.ts';
 import { nabRoot, PROFILES, readDetectorOutput, readProfiles, readSeries, readThresholds, type ProfileKey } from './corpus.ts';
 import { detectSeries, type DetectorOptions } from './detector.ts';
-import { normalize, poolRows, scoreRows, scoringRows, sweepThreshold, type ScoringRows } from './scorer.ts';
+import { normalize, poolRows, scoreRows, scoringRows, sweepThreshold, type CostMatrix, type ScoringRows } from './scorer.ts';
 
 export type NabDetectorName = 'ours' | 'numenta';
 
@@ -57,7 +57,7 @@ export async function evalNab(opts: NabEvalOptions): Promise<NabEvalResult> {
       const out = readDetectorOutput(root, 'numenta', s.name);
       if (out.timestamps.length !== s.timestamps.length) throw new Error(`${s.name}: numenta output has ${out.timestamps.length} rows, data ${s.timestamps.length}`);
       anomaly = out.anomaly;
-    } else anomaly = detectSeries(s.values, opts.detectorOptions);
+    } else anomaly = detectSeries(s.values, opts.detectorOptions, s.timestamps);
     files.push(scoringRows(s.timestamps, anomaly, s.windows, windowId));
     windowId += s.windows.length;
     bar.update(i + 1, series.length, s.name);
@@ -66,33 +66,9 @@ export async function evalNab(opts: NabEvalOptions): Promise<NabEvalResult> {
   bar.stop();
   bar.note(`${detector}: ${series.length} series, ${labelled} windows, scored in ${detectS.toFixed(1)} s`);
 
-  const keys = Object.keys(PROFILES) as ProfileKey[];
-  const pooled = poolRows(files);
-  const thresholds = {} as Record<ProfileKey, number>;
-  if (detector === 'numenta') Object.assign(thresholds, readThresholds(root, 'numenta'));
-  else {
-    for (const k of keys) thresholds[k] = sweepThreshold(pooled, profiles[k]).threshold;
-    bar.note('thresholds chosen per profile by sweeping the whole corpus, as NAB does for every detector');
-  }
-
-  const normalized = {} as Record<ProfileKey, number>;
-  const raw = {} as Record<ProfileKey, number>;
-  const detected = {} as Record<ProfileKey, number>;
-  for (const k of keys) {
-    // Per file, then summed, as NAB reports it (pooled rows give the same sum).
-    let sum = 0;
-    let counted = 0;
-    let hit = 0;
-    for (const f of files) {
-      const s = scoreRows(f, thresholds[k], profiles[k]);
-      sum += s.score;
-      counted += s.windows;
-      hit += s.windowsDetected;
-    }
-    raw[k] = round(sum, 4);
-    detected[k] = hit;
-    normalized[k] = normalize(sum, counted, labelled, profiles[k]);
-  }
+  const given = detector === 'numenta' ? readThresholds(root, 'numenta') : undefined;
+  const { thresholds, normalized, raw, detected } = scoreCorpus(files, labelled, profiles, given);
+  if (!given) bar.note('thresholds chosen per profile by sweeping the whole corpus, as NAB does for every detector');
   return {
     standard: round(normalized.standard),
     low_fp: round(normalized.low_fp),
@@ -107,4 +83,40 @@ export async function evalNab(opts: NabEvalOptions): Promise<NabEvalResult> {
     detect_s: round(detectS, 1),
     total_s: round((performance.now() - t0) / 1000, 1),
   };
+}
+
+export interface CorpusScores {
+  thresholds: Record<ProfileKey, number>;
+  /** NAB-normalised: 0 for a detector that never fires, 100 for a perfect one. */
+  normalized: Record<ProfileKey, number>;
+  raw: Record<ProfileKey, number>;
+  detected: Record<ProfileKey, number>;
+}
+
+/**
+ * Scores scored files as NAB does, per profile: one threshold (`given`, or swept over these files), each
+ * file's score summed, then normalised over the `labelled` windows these files hold.
+ */
+export function scoreCorpus(files: ScoringRows[], labelled: number, profiles: Record<ProfileKey, CostMatrix>, given?: Record<ProfileKey, number>): CorpusScores {
+  const keys = Object.keys(PROFILES) as ProfileKey[];
+  const pooled = given ? undefined : poolRows(files);
+  const out: CorpusScores = { thresholds: {} as Record<ProfileKey, number>, normalized: {} as Record<ProfileKey, number>, raw: {} as Record<ProfileKey, number>, detected: {} as Record<ProfileKey, number> };
+  for (const k of keys) {
+    const threshold = given ? given[k] : sweepThreshold(pooled!, profiles[k]).threshold;
+    // Per file, then summed, as NAB reports it (pooled rows give the same sum).
+    let sum = 0;
+    let counted = 0;
+    let hit = 0;
+    for (const f of files) {
+      const s = scoreRows(f, threshold, profiles[k]);
+      sum += s.score;
+      counted += s.windows;
+      hit += s.windowsDetected;
+    }
+    out.thresholds[k] = threshold;
+    out.raw[k] = round(sum, 4);
+    out.detected[k] = hit;
+    out.normalized[k] = normalize(sum, counted, labelled, profiles[k]);
+  }
+  return out;
 }

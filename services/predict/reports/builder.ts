@@ -2,12 +2,14 @@
  * Builds one prediction report for a period [from, to) from the telemetry store (parameterized SQL only):
  * per-service golden signals per minute from spans (calls, error rate, p95 latency) over a history window
  * ending at `to`, forecast with Holt's method; predicted breaches of the SLO thresholds; drift of the recent
- * window against the one before it; and, when a trained call-sequence model is given, the traces of the
- * period whose (service, operation) sequence it finds anomalous.
+ * window against the one before it; anomalies of each series in the period, scored point by point by the
+ * streaming detector that `rootline eval nab` measures; and, when a trained call-sequence model is given,
+ * the traces of the period whose (service, operation) sequence it finds anomalous.
  */
 import type { TelemetryStore } from '../../shared/telemetry/store.ts';
+import { detectSeries } from '../nab/detector.ts';
 import { holtForecast, predictBreach } from './forecast.ts';
-import { SIGNALS, type AnomalousSequence, type DriftingEntity, type ForecastSeries, type PredictedBreach, type Report, type Signal } from './model.ts';
+import { SIGNALS, type AnomalousSequence, type DriftingEntity, type ForecastSeries, type PredictedBreach, type Report, type SeriesAnomaly, type Signal } from './model.ts';
 
 const MIN = 60_000;
 
@@ -21,6 +23,11 @@ export interface ReportSettings {
   driftSigmas: number;
   /** Length of the recent (and of the previous) drift window; at least the period. */
   driftWindowMinutes: number;
+  /**
+   * Detector score at or above which a point is a series anomaly: the threshold NAB's optimiser picks for
+   * this detector under the standard profile (0.53), rounded down.
+   */
+  anomalyScore: number;
   maxServices: number;
   maxTraces: number;
 }
@@ -32,6 +39,7 @@ export const DEFAULT_REPORT_SETTINGS: ReportSettings = {
   latencyFactor: 2,
   driftSigmas: 4,
   driftWindowMinutes: 15,
+  anomalyScore: 0.5,
   maxServices: 200,
   maxTraces: 2000,
 };
@@ -101,6 +109,19 @@ export function driftOf(values: readonly number[], window: number): { previousMe
   const sigma = Math.max(1.4826 * mad, 0.05 * Math.abs(med), 1e-9);
   const recentMean = recent.reduce((a, b) => a + b, 0) / recent.length;
   return { previousMedian: med, recentMean, robustZ: (recentMean - med) / sigma };
+}
+
+/**
+ * The first minute at or after `from` (ms) that the streaming detector scores at or above `minScore`, scoring the
+ * whole history point by point so that each minute is judged against the minutes before it. The first is
+ * what would have paged; the detector damps the rest of a burst anyway.
+ */
+export function firstAnomaly(t: readonly number[], y: readonly number[], from: number, minScore: number): { at: number; value: number; score: number } | null {
+  const scores = detectSeries(y, {}, t);
+  for (let i = 0; i < t.length; i++) {
+    if (t[i]! >= from && scores[i]! >= minScore) return { at: t[i]!, value: y[i]!, score: Math.round(scores[i]! * 1000) / 1000 };
+  }
+  return null;
 }
 
 /** One trace's calls as `service:operation`, in call-tree order (see {@link callOrder}). */
@@ -210,6 +231,7 @@ export class ReportBuilder {
     const forecasts: ForecastSeries[] = [];
     const breaches: PredictedBreach[] = [];
     const drifting: DriftingEntity[] = [];
+    const anomalies: SeriesAnomaly[] = [];
     const driftWindow = Math.max(s.driftWindowMinutes, Math.ceil((to - from) / MIN));
     for (const [service, list] of [...perService].sort(([a], [b]) => a.localeCompare(b))) {
       const { t, series } = densify(list);
@@ -233,10 +255,14 @@ export class ReportBuilder {
         }
         const d = driftOf(y, driftWindow);
         if (d && Math.abs(d.robustZ) > s.driftSigmas) drifting.push({ service, signal, ...d });
+        // The same recent window as drift: a period shorter than a minute holds no whole minute of its own.
+        const a = firstAnomaly(t, y, end - driftWindow * MIN, s.anomalyScore);
+        if (a) anomalies.push({ service, signal, ...a });
       }
     }
     breaches.sort((a, b) => a.leadMinutes - b.leadMinutes || b.confidence - a.confidence);
     drifting.sort((a, b) => Math.abs(b.robustZ) - Math.abs(a.robustZ));
+    anomalies.sort((a, b) => a.at - b.at || b.score - a.score);
 
     return {
       id: reportId(from, to),
@@ -250,10 +276,12 @@ export class ReportBuilder {
         latencyFactor: s.latencyFactor,
         driftSigmas: s.driftSigmas,
         driftWindowMinutes: driftWindow,
+        anomalyScore: s.anomalyScore,
       },
       predictedBreaches: breaches,
       anomalousSequences: await this.sequences(from, to),
       driftingEntities: drifting,
+      seriesAnomalies: anomalies,
       forecasts,
     };
   }

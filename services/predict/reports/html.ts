@@ -58,6 +58,10 @@ export function renderReportHtml(r: Report, maxCharts = 60): string {
     ['service', 'signal', 'previous median', 'recent mean', 'robust z'],
     r.driftingEntities.map((d) => [d.service, d.signal, num(d.previousMedian), num(d.recentMean), d.robustZ.toFixed(1)]),
   );
+  const anomalies = table(
+    ['service', 'signal', 'at', 'value', 'score'],
+    (r.seriesAnomalies ?? []).map((a) => [a.service, a.signal, iso(a.at), num(a.value), a.score.toFixed(2)]),
+  );
   // Series with a breach first, then the rest, up to maxCharts.
   const flagged = new Set(r.predictedBreaches.map((b) => `${b.service}\u0000${b.signal}`));
   const charts = [...r.forecasts]
@@ -74,6 +78,7 @@ export function renderReportHtml(r: Report, maxCharts = 60): string {
 <h2>Predicted breaches</h2>${breaches}
 <h2>Anomalous API sequences</h2><p>${escapeHtml(seqs.note)}</p>${seqTable}
 <h2>Drifting entities</h2><p>${escapeHtml(`Recent ${r.settings.driftWindowMinutes} min against the ${r.settings.driftWindowMinutes} min before; flagged above ${r.settings.driftSigmas} robust sigmas.`)}</p>${drift}
+<h2>Series anomalies</h2><p>${escapeHtml(`Each series' first minute in the last ${r.settings.driftWindowMinutes} min that the streaming detector scores at ${r.settings.anomalyScore ?? 0.5} or more, judged against the minutes before it.`)}</p>${anomalies}
 <h2>Forecasts</h2>
 ${charts || '<p><em>no span data in the history window</em></p>'}
 </body></html>

@@ -46,6 +46,16 @@ export const DriftingEntity = Type.Object({
   robustZ: Type.Number(),
 });
 
+export const SeriesAnomaly = Type.Object({
+  service: Type.String(),
+  signal: SignalT,
+  /** The first minute of the recent (drift) window scored at or above the threshold, epoch ms. */
+  at: Type.Number(),
+  value: Type.Number(),
+  /** The streaming detector's score there, in [0, 1] (the one `rootline eval nab` measures). */
+  score: Type.Number(),
+});
+
 export const Report = Type.Object({
   id: Type.String(),
   period: Type.Object({ from: Type.Number(), to: Type.Number() }),
@@ -58,10 +68,13 @@ export const Report = Type.Object({
     latencyFactor: Type.Number(),
     driftSigmas: Type.Number(),
     driftWindowMinutes: Type.Number(),
+    anomalyScore: Type.Optional(Type.Number()),
   }),
   predictedBreaches: Type.Array(PredictedBreach),
   anomalousSequences: Type.Object({ available: Type.Boolean(), note: Type.String(), scored: Type.Number(), items: Type.Array(AnomalousSequence) }),
   driftingEntities: Type.Array(DriftingEntity),
+  /** Absent from reports stored before series anomalies were detected. */
+  seriesAnomalies: Type.Optional(Type.Array(SeriesAnomaly)),
   forecasts: Type.Array(ForecastSeries),
 });
 export type Report = Static<typeof Report>;
@@ -69,6 +82,7 @@ export type ForecastSeries = Static<typeof ForecastSeries>;
 export type PredictedBreach = Static<typeof PredictedBreach>;
 export type DriftingEntity = Static<typeof DriftingEntity>;
 export type AnomalousSequence = Static<typeof AnomalousSequence>;
+export type SeriesAnomaly = Static<typeof SeriesAnomaly>;
 
 export const ReportSummary = Type.Object({
   id: Type.String(),
@@ -78,6 +92,7 @@ export const ReportSummary = Type.Object({
   predictedBreaches: Type.Number(),
   anomalousSequences: Type.Number(),
   driftingEntities: Type.Number(),
+  seriesAnomalies: Type.Optional(Type.Number()),
 });
 export type ReportSummary = Static<typeof ReportSummary>;
 
@@ -90,5 +105,6 @@ export function summarize(r: Report): ReportSummary {
     predictedBreaches: r.predictedBreaches.length,
     anomalousSequences: r.anomalousSequences.items.length,
     driftingEntities: r.driftingEntities.length,
+    seriesAnomalies: r.seriesAnomalies?.length ?? 0,
   };
 }
