@@ -112,6 +112,53 @@ describe('our streaming detector', () => {
     w[550] = -50;
     assert.deepEqual([...detectSeries(w)].slice(0, 550), [...out].slice(0, 550));
   });
+
+  /** Gaussian noise around 10 (σ ≈ 1) from a fixed seed, with one early excursion to 20 and 0 (learning period). */
+  const noisy = (n: number, seed: number) => {
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const v = Array.from({ length: n }, () => {
+      let s = 0;
+      for (let i = 0; i < 12; i++) s += rnd();
+      return 4 + s;
+    });
+    v[100] = 20;
+    v[101] = 0;
+    return v;
+  };
+  const maxOf = (a: ArrayLike<number>, from: number, to: number) => Math.max(...Array.from(a).slice(from, to));
+
+  it('flags a level that moves and stays, though no single point is extreme', () => {
+    const v = noisy(1000, 11);
+    for (let i = 700; i < 1000; i++) v[i]! += 4.5;
+    // Still inside the range of the first excursion, so the spatial rule stays silent.
+    assert.ok(maxOf(v, 700, 1000) < 20);
+    const out = detectSeries(v);
+    assert.ok(maxOf(out, 450, 700) < 0.5, `quiet before the shift: ${maxOf(out, 450, 700)}`);
+    const first = Array.from(out).findIndex((x, i) => i >= 700 && x >= 0.5);
+    assert.ok(first >= 700 && first <= 720, `shift flagged at ${first}`);
+    // It is the sustained-deviation rule that sees it: point by point the shift is within the noise.
+    assert.ok(maxOf(detectSeries(v, { sustain: 1 }), 700, 1000) < 0.5);
+  });
+
+  it('reports the first record of a burst, not the next one', () => {
+    const v = noisy(1000, 5);
+    // Two records in a row, both inside the range of the early excursion.
+    v[700] = 17;
+    v[701] = 19.5;
+    const out = detectSeries(v);
+    assert.ok(out[700]! >= 0.5, `first ${out[700]}`);
+    assert.ok(out[701]! < 0.5, `second ${out[701]}`);
+    assert.ok(detectSeries(v, { hold: 0 })[701]! >= 0.5);
+  });
+
+  it('lets a long series forget an extreme from long ago', () => {
+    const v = noisy(9000, 3);
+    v[500] = 100;
+    v[8000] = 30;
+    // Beyond everything of the later half of the history, though not beyond the spike at 500.
+    assert.equal(detectSeries(v)[8000], 1);
+    assert.ok(detectSeries(v, { span: Infinity, spanShare: 0 })[8000]! < 1);
+  });
 });
 
 describe('NAB corpus: Numenta HTM shipped outputs', { skip: existsSync(ARCHIVE) ? false : MISSING }, () => {
