@@ -151,6 +151,22 @@ describe('our streaming detector', () => {
     assert.ok(detectSeries(v, { hold: 0 })[701]! >= 0.5);
   });
 
+  it('flags two large deviations in a row though an earlier lone spike was larger', () => {
+    const v = noisy(1000, 9);
+    // A wide early range keeps the spatial rule out of it.
+    v[100] = 100;
+    v[101] = -80;
+    v[600] = 60;
+    v[800] = v[801] = 45;
+    const out = detectSeries(v);
+    // Point by point 800 sets no record (the spike at 600 was larger); as a pair 800–801 does.
+    assert.ok(out[800]! < 0.5, `first of the pair ${out[800]}`);
+    assert.ok(out[801]! >= 0.5, `pair ${out[801]}`);
+    assert.ok(detectSeries(v, { pair: 0 })[801]! < 0.5);
+    const rest = [...out].filter((_, i) => i >= 450 && i !== 600 && i !== 801);
+    assert.ok(Math.max(...rest) < 0.5, `max elsewhere ${Math.max(...rest)}`);
+  });
+
   it('lets a long series forget an extreme from long ago', () => {
     const v = noisy(9000, 3);
     v[500] = 100;

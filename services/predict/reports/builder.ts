@@ -25,7 +25,7 @@ export interface ReportSettings {
   driftWindowMinutes: number;
   /**
    * Detector score at or above which a point is a series anomaly: the threshold NAB's optimiser picks for
-   * this detector under the standard profile (0.53), rounded down.
+   * this detector under the standard profile (0.52), rounded down.
    */
   anomalyScore: number;
   maxServices: number;
