@@ -54,7 +54,7 @@ function perSpan(rounds: number, spans: number, f: () => void): number {
   return median(xs);
 }
 
-async function httpFloor(bodiesSeconds: number): Promise<number> {
+async function httpFloor(seconds: number): Promise<number> {
   const port = await freePort();
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -67,7 +67,7 @@ async function httpFloor(bodiesSeconds: number): Promise<number> {
   await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
   const t = cpuUs();
   const out = await new Promise<string>((resolve, reject) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'services/bench/otlp-load.ts'), `http://127.0.0.1:${port}`, 'x', String(bodiesSeconds), '16', '10'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    const p = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'services/bench/otlp-load.ts'), `http://127.0.0.1:${port}`, 'x', String(seconds), '16', '10'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
     let s = '';
     p.stdout.on('data', (d: Buffer) => (s += d.toString()));
     p.on('exit', (code) => (code === 0 ? resolve(s) : reject(new Error(`load exited with ${code}`))));

@@ -1,7 +1,8 @@
 /**
  * Scheduled prediction reports in embedded mode (in-process queue scheduler, chDB): with a short period the
  * predict role stores a report every period; once traces are stored, a report shows the predicted error-rate
- * breach of a service whose errors climb, the drift of a service whose latency stepped up, and its HTML page
+ * breach of a service whose errors climb (and the minute they leave their range), the drift of a service
+ * whose latency stepped up, and its HTML page
  * has SVG charts.
  */
 import { after, before, describe, it } from 'node:test';
@@ -24,6 +25,7 @@ interface Report {
   predictedBreaches: { service: string; signal: string; leadMinutes: number; confidence: number; threshold: number }[];
   anomalousSequences: { available: boolean; note: string; items: unknown[] };
   driftingEntities: { service: string; signal: string; robustZ: number }[];
+  seriesAnomalies: { service: string; signal: string; at: number; value: number; score: number }[];
   forecasts: { service: string; signal: string; observed: [number, number][]; forecast: number[][] }[];
 }
 
@@ -120,6 +122,12 @@ describe('scheduled prediction reports (embedded)', () => {
     const drift = r.driftingEntities.find((d) => d.service === 'payment' && d.signal === 'p95_ms');
     assert.ok(drift && drift.robustZ > 4, JSON.stringify(r.driftingEntities));
     assert.ok(!r.driftingEntities.some((d) => d.service === 'payment' && d.signal === 'rate'), 'steady traffic flagged as drift');
+
+    // The climbing error rate leaves the range it had (0.03 → 0.04) five minutes before the end; the steady
+    // traffic never moves.
+    const jump = r.seriesAnomalies.find((a) => a.service === 'frontend' && a.signal === 'error_rate');
+    assert.ok(jump && jump.value >= 0.04 && jump.score >= 0.5, JSON.stringify(r.seriesAnomalies));
+    assert.ok(!r.seriesAnomalies.some((a) => a.signal === 'rate'), 'steady traffic flagged as an anomaly');
 
     assert.equal(r.anomalousSequences.available, false);
     assert.match(r.anomalousSequences.note, /no trained/);

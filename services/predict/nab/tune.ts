@@ -14,7 +14,7 @@ import { datasetDir } from '../../rca/eval/harness.ts';
 import { nabRoot, readProfiles, readSeries, type NabSeries } from './corpus.ts';
 import { detectSeries, type DetectorOptions } from './detector.ts';
 import { scoreCorpus } from './eval.ts';
-import { poolRows, scoreRows, scoringRows, sweepThreshold, type ScoringRows } from './scorer.ts';
+import { scoreRows, scoringRows, type ScoringRows } from './scorer.ts';
 
 const [dataset, configs = '[{}]', flag] = process.argv.slice(2);
 if (!dataset) throw new Error('usage: tune.ts <dataset> [json array of detector options] [--files]');
@@ -27,8 +27,8 @@ const r2 = (x: number) => Math.round(x * 100) / 100;
 
 /** NAB-normalised scores of these files, the threshold swept within them. */
 function score(rows: ScoringRows[], subset: NabSeries[]) {
-  const { normalized } = scoreCorpus(rows, subset.reduce((s, f) => s + f.windows.length, 0), profiles);
-  return { standard: r2(normalized.standard), low_fp: r2(normalized.low_fp), low_fn: r2(normalized.low_fn) };
+  const { normalized, thresholds } = scoreCorpus(rows, subset.reduce((s, f) => s + f.windows.length, 0), profiles);
+  return { scores: { standard: r2(normalized.standard), low_fp: r2(normalized.low_fp), low_fn: r2(normalized.low_fn) }, threshold: thresholds.standard };
 }
 
 for (const opts of JSON.parse(configs) as Partial<DetectorOptions>[]) {
@@ -46,15 +46,15 @@ for (const opts of JSON.parse(configs) as Partial<DetectorOptions>[]) {
     return score(
       idx.map((i) => rows[i]!),
       idx.map((i) => series[i]!),
-    );
+    ).scores;
   });
-  const line: Record<string, unknown> = { opts, full: score(rows, series), fold0: folds[0], fold1: folds[1], secs };
+  const { scores: full, threshold } = score(rows, series);
+  const line: Record<string, unknown> = { opts, full, fold0: folds[0], fold1: folds[1], secs };
   if (flag === '--files') {
-    const t = sweepThreshold(poolRows(rows), profiles.standard).threshold;
-    line.threshold = t;
+    line.threshold = threshold;
     line.files = Object.fromEntries(
       series.map((s, i) => {
-        const f = scoreRows(rows[i]!, t, profiles.standard);
+        const f = scoreRows(rows[i]!, threshold, profiles.standard);
         return [s.name, `${r2(f.score)} hit ${f.windowsDetected}/${f.windows} fp ${f.fp}`];
       }),
     );
