@@ -167,6 +167,20 @@ describe('our streaming detector', () => {
     assert.ok(Math.max(...rest) < 0.5, `max elsewhere ${Math.max(...rest)}`);
   });
 
+  it('flags a shape the series never had, inside its range and with no deviation out of the ordinary', () => {
+    let seed = 13;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    // A machine either idle (about 2) or busy (about 8), switching every 60 points, then stuck half-busy (about 5).
+    const v = Array.from({ length: 3000 }, (_, i) => (Math.floor(i / 60) % 2 ? 8 : 2) + rnd() * 0.5);
+    for (let i = 2400; i < 2600; i++) v[i] = 5 + rnd() * 0.5;
+    const out = detectSeries(v);
+    assert.ok(maxOf(out, 1600, 2400) < 0.5, `quiet before: ${maxOf(out, 1600, 2400)}`);
+    const first = Array.from(out).findIndex((x, i) => i >= 2400 && x >= 0.5);
+    assert.ok(first >= 2400 && first <= 2440, `stuck level flagged at ${first}`);
+    // The shape rule sees it: the step to 5 is smaller than the usual switches, and 5 is inside the range.
+    assert.ok(maxOf(detectSeries(v, { shapeBlock: 0 }), 2400, 2600) < 0.5);
+  });
+
   it('lets a long series forget an extreme from long ago', () => {
     const v = noisy(9000, 3);
     v[500] = 100;
