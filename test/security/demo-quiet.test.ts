@@ -19,7 +19,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { rootSkipReason } from '../helpers/collector.ts';
 import { startDemo, type Demo } from '../../demo/runner.ts';
 
-const LEARN_MS = 30_000;
+const LEARN_MS = 20_000;
 
 interface AlertState {
   labels: Record<string, string>;
@@ -72,7 +72,7 @@ describe('security: the demo shop under load, restarted and redeployed, raises n
 
     // After learning: load, then the db crashes and comes back, then checkout is redeployed and rolled back.
     const served = demo.load()!.ok;
-    await sleep(15_000);
+    await sleep(10_000);
     assert.ok(demo.load()!.ok > served + 100, 'the shop keeps serving under load');
     const db = demo.services.db!;
     const dbPid = db.pid;
@@ -84,11 +84,11 @@ describe('security: the demo shop under load, restarted and redeployed, raises n
     const checkout = demo.services.checkout!;
     const checkoutPid = checkout.pid;
     await demo.inject('bad-deploy', 'checkout', { failRate: 0.1 });
-    await sleep(10_000);
+    await sleep(6000);
     await demo.clear();
     assert.notEqual(checkout.pid, checkoutPid, 'checkout was redeployed');
     assert.equal(checkout.version, '1.3.0', 'and rolled back');
-    await sleep(15_000);
+    await sleep(8000);
 
     // The positive control: a program catalog never ran, started in its cgroup on its host.
     const catalog = demo.services.catalog!;
