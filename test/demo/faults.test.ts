@@ -174,8 +174,21 @@ describe('demo: every fault kind, detected and explained end to end', { skip }, 
       assert.ok(i < 120, 'the sequence model trains within two minutes');
       await sleep(1000);
     }
+    // Training took the CPU from the shop (two shared cores): a latency alert it caused is a true one, so it
+    // is let run its course (logged) before normal life is judged over a quiet 40 s.
+    const trained = Date.now();
+    for (;;) {
+      const open = (await incidents()).filter((i) => i.status !== 'resolved');
+      if (open.length === 0) break;
+      if (Date.now() - trained > 120_000) break;
+      await sleep(5000);
+    }
+    const duringTraining = (await incidents()).map((i) => i.title);
+    if (duringTraining.length) console.log(`incidents while the model trained (CPU shared with the shop): ${JSON.stringify(duringTraining)}`);
+    const known = new Set((await incidents()).map((i) => i.id));
     await sleep(40_000);
-    assert.deepEqual((await incidents()).filter((i) => i.status !== 'resolved').map((i) => i.title), [], 'normal life opens no incident');
+    const opened = (await incidents()).filter((i) => i.status !== 'resolved' || !known.has(i.id));
+    assert.deepEqual(opened.map((i) => i.title), [], 'normal life opens no incident');
   });
   after(async () => {
     console.log(`outcomes: ${JSON.stringify(outcomes)}`);
