@@ -5,16 +5,16 @@
  * outside (this test's own client, /proc, the collector's events), and that clearing it restores the service.
  * RCA results are not asserted here.
  */
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { rootSkipReason } from '../helpers/collector.ts';
-import { startDemo, type Demo } from '../../demo/runner.ts';
+import { demoForSuite } from '../helpers/demo.ts';
+import type { Demo } from '../../demo/runner.ts';
 
 const skip = rootSkipReason();
 const t0 = Date.now();
@@ -70,7 +70,6 @@ function refused(address: string, port: number): Promise<string> {
 
 describe('rootline demo', { skip, timeout: 240_000 }, () => {
   let demo: Demo;
-  let dir: string;
   const api = (path: string, init: RequestInit = {}) =>
     fetch(`${demo.rootline.url}${path}`, { ...init, headers: { authorization: `Bearer ${demo.rootline.token}`, ...(init.headers ?? {}) }, signal: AbortSignal.timeout(60_000) });
   const topology = async (): Promise<Topology> => {
@@ -79,18 +78,7 @@ describe('rootline demo', { skip, timeout: 240_000 }, () => {
     return (await res.json()) as Topology;
   };
 
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'rootline-demo-'));
-    demo = await startDemo({ rate: 20, dataDir: dir, rootlineEnv: { ROOTLINE_FLUSH_INTERVAL_MS: '200' } });
-  }, { timeout: 150_000 });
-
-  after(async () => {
-    try {
-      await demo?.stop();
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  demoForSuite((d) => (demo = d));
 
   it('runs every service on its own host in its own cgroup, and answers on the control API', async () => {
     assert.ok(demo.netns && demo.collector);
